@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# Installs Spillway's pinned external tools into .tools/ (see scripts/versions.env).
+#
+#   scripts/tools.sh            all tools
+#   scripts/tools.sh kube opa   only these
+#
+# Idempotent: a tool whose stamp matches its pinned version and whose smoke check passes is skipped.
+# A tool is built into a temporary folder and moved into place only after its smoke check passed, so a
+# failed or interrupted install never leaves a binary that a later run would trust.
+LOG_PREFIX=tools
+source "$(dirname "$0")/lib/common.sh"
+
+ALL_TOOLS=(apt kube etcd kwok opa helm fake-gcs-server tofu hcloud-provider moto)
+[[ "${SPILLWAY_LOCALSTACK:-0}" == 1 ]] && ALL_TOOLS+=(localstack)
+
+export GOTOOLCHAIN=local
+export GOFLAGS="-buildvcs=false -trimpath"
+export GOCACHE="$CACHE/go-build"
+export GOMODCACHE="$CACHE/go-mod"
+export CGO_ENABLED=0
+
+CURRENT_TOOL=""
+CURRENT_STEP=""
+on_error() { die "tool '$CURRENT_TOOL' failed at step '$CURRENT_STEP' (log: $TOOLS/logs/$CURRENT_TOOL.log)" \
+  "read the log's last lines; a fetch failure means the pinned version in scripts/versions.env is not on the Go module proxy / PyPI"; }
+trap on_error ERR
+mkdir -p "$TOOLS/logs"
+
+step() { CURRENT_STEP="$1"; }
+# run CMD...: appends output to the tool's log; the ERR trap reports the step.
+run() { "$@" >>"$TOOLS/logs/$CURRENT_TOOL.log" 2>&1; }
+
+stamp_ok() { [[ -f "$TOOLS/stamps/$1" && "$(cat "$TOOLS/stamps/$1")" == "$2" ]]; }
+
+require_go() {
+  command -v go >/dev/null || die "go not found" "install Go >= $GO_MIN_VERSION (https://go.dev/dl or your distribution)"
+  local have; have="$(go env GOVERSION)"; have="${have#go}"
+  [[ "$(printf '%s\n%s\n' "$GO_MIN_VERSION" "$have" | sort -V | head -1)" == "$GO_MIN_VERSION" ]] ||
+    die "Go $have is older than $GO_MIN_VERSION, which the pinned tools need" "install Go >= $GO_MIN_VERSION; GOTOOLCHAIN=local forbids automatic toolchain downloads"
+}
+
+# wrapper_module NAME REQUIRE... : prints a fresh wrapper module dir whose go.mod requires the given
+# "module version" pairs. Replaces are added by the caller.
+wrapper_module() {
+  local name="$1"; shift
+  local dir="$CACHE/wrappers/$name"
+  rm -rf "$dir"; mkdir -p "$dir"
+  { echo "module spillway.dev/tools/$name"; echo; echo "go $GO_MIN_VERSION"; echo; for r in "$@"; do echo "require $r"; done; } >"$dir/go.mod"
+  echo "$dir"
+}
+
+# promote TOOL VERSION STAGE "BINARY SMOKE-ARGS..."...: smoke-checks each built binary, then moves them
+# from the staging dir into .tools/bin and writes the stamp.
+promote() {
+  local tool="$1" version="$2" stage="$3"; shift 3
+  local spec b
+  for spec in "$@"; do
+    b="${spec%% *}"; step "smoke check: $spec"
+    # shellcheck disable=SC2086
+    run "$stage/$b" ${spec#"$b"}
+  done
+  step "install"
+  for spec in "$@"; do b="${spec%% *}"; mv -f "$stage/$b" "$BIN/$b"; done
+  echo "$version" >"$TOOLS/stamps/$tool"
+  rm -rf "$stage"
+}
+
+tool_apt() {
+  local missing=()
+  for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  ((${#missing[@]} == 0)) && return 0
+  step "apt-get install ${missing[*]}"
+  local sudo=""; ((EUID == 0)) || sudo="sudo"
+  if [[ -n "$sudo" ]] && ! command -v sudo >/dev/null; then
+    die "missing Debian packages: ${missing[*]}" "as root: apt-get install -y ${missing[*]}"
+  fi
+  run $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive run $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+tool_kube() {
+  local v="$KUBERNETES_VERSION" stage="$TOOLS/stage/kube"
+  stamp_ok kube "$v" && [[ -x "$BIN/kube-apiserver" && -x "$BIN/kubectl" ]] && return 0
+  require_go
+  step "fetch k8s.io/kubernetes $v go.mod"
+  local dir staging_v="v0.${v#v1.}" mod
+  dir="$(wrapper_module kube "k8s.io/kubernetes $v")"
+  mod="$(cd "$dir" && go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+  # k8s.io/kubernetes points each staging module at ./staging/src/...; a wrapper module must re-point
+  # each one to its published v0.x release, or the build cannot resolve them.
+  step "write staging replaces"
+  grep -oE '^\s*k8s\.io/[a-z0-9-]+ => \./staging' "$mod" | awk '{print $1}' | while read -r m; do
+    echo "replace $m => $m $staging_v" >>"$dir/go.mod"
+  done
+  [[ "$(grep -c '^replace' "$dir/go.mod")" -gt 20 ]]
+  step "go build (control plane + kubectl; ~15-25 min cold on 2 cores)"
+  local vpkg=k8s.io/component-base/version minor="${v#v1.}"; minor="${minor%%.*}"
+  local ld="-s -w -X $vpkg.gitVersion=$v -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
+  ld+=" -X k8s.io/client-go/pkg/version.gitVersion=$v -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+  rm -rf "$stage"; mkdir -p "$stage"
+  (cd "$dir" && run go mod edit -require="k8s.io/kubernetes@$v" && GOFLAGS="$GOFLAGS -mod=mod" run go build -ldflags "$ld" -o "$stage/" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+  promote kube "$v" "$stage" "kube-apiserver --version" "kube-controller-manager --version" \
+    "kube-scheduler --version" "kubectl version --client"
+}
+
+tool_etcd() {
+  local v="$ETCD_VERSION" stage="$TOOLS/stage/etcd"
+  stamp_ok etcd "$v" && [[ -x "$BIN/etcd" ]] && return 0
+  require_go
+  step "write wrapper module"
+  local dir; dir="$(wrapper_module etcd "go.etcd.io/etcd/server/v3 $v")"
+  # etcd's server module replaces its sibling modules with ../ paths; point them at the same release.
+  for m in go.etcd.io/etcd/api/v3 go.etcd.io/etcd/client/pkg/v3 go.etcd.io/etcd/client/v3 go.etcd.io/etcd/pkg/v3; do
+    echo "replace $m => $m $v" >>"$dir/go.mod"
+  done
+  step "go build"
+  rm -rf "$stage"; mkdir -p "$stage"
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" run go build -ldflags "-s -w" -o "$stage/etcd" go.etcd.io/etcd/server/v3)
+  promote etcd "$v" "$stage" "etcd --version"
+}
+
+# go_install TOOL VERSION PKG BINARY [SMOKE_ARG]: plain `go install` of a module without local replaces.
+go_install() {
+  local tool="$1" v="$2" pkg="$3" binary="$4" smoke="${5:---version}" stage="$TOOLS/stage/$1"
+  stamp_ok "$tool" "$v" && [[ -x "$BIN/$binary" ]] && return 0
+  require_go
+  step "go install $pkg@$v"
+  rm -rf "$stage"; mkdir -p "$stage"
+  GOBIN="$stage" run go install -ldflags "-s -w ${LDFLAGS_EXTRA:-}" "$pkg@$v"
+  [[ -x "$stage/$binary" ]] || mv "$stage/$(ls "$stage" | head -1)" "$stage/$binary"
+  promote "$tool" "$v" "$stage" "$binary $smoke"
+}
+
+tool_kwok() { go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok kwok --version; }
+tool_opa() { LDFLAGS_EXTRA="-X github.com/open-policy-agent/opa/v1/version.Version=${OPA_VERSION#v}" go_install opa "$OPA_VERSION" github.com/open-policy-agent/opa opa version; }
+tool_helm() { LDFLAGS_EXTRA="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" go_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm helm version; }
+tool_fake-gcs-server() { go_install fake-gcs-server "$FAKE_GCS_SERVER_VERSION" github.com/fsouza/fake-gcs-server fake-gcs-server -help; }
+
+tool_hcloud-provider() {
+  # Terraform providers are plugins: run bare they print a notice and exit 1, so the smoke check
+  # only confirms the binary executes. The filesystem-mirror layout is done by the infra scripts.
+  local v="$HCLOUD_PROVIDER_VERSION" stage="$TOOLS/stage/hcloud-provider" binary="terraform-provider-hcloud"
+  stamp_ok hcloud-provider "$v" && [[ -x "$BIN/$binary" ]] && return 0
+  require_go
+  step "go install"
+  rm -rf "$stage"; mkdir -p "$stage"
+  GOBIN="$stage" run go install -ldflags "-s -w" "github.com/hetznercloud/terraform-provider-hcloud@$v"
+  step "smoke check"
+  "$stage/$binary" 2>&1 | grep -qi 'plugin' || false
+  mv -f "$stage/$binary" "$BIN/$binary"; echo "$v" >"$TOOLS/stamps/hcloud-provider"; rm -rf "$stage"
+}
+
+tool_tofu() {
+  local v="$OPENTOFU_VERSION" stage="$TOOLS/stage/tofu"
+  stamp_ok tofu "$v" && [[ -x "$BIN/tofu" ]] && return 0
+  require_go
+  step "write wrapper module"
+  local dir; dir="$(wrapper_module tofu "github.com/opentofu/opentofu $v")"
+  echo "replace $OPENTOFU_HCL_REPLACE" >>"$dir/go.mod"
+  step "go build"
+  rm -rf "$stage"; mkdir -p "$stage"
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" run go build \
+    -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no -X github.com/opentofu/opentofu/version.Version=${v#v}" \
+    -o "$stage/tofu" github.com/opentofu/opentofu/cmd/tofu)
+  promote tofu "$v" "$stage" "tofu version"
+}
+
+py_venv_tool() {
+  local tool="$1" v="$2" spec="$3" binary="$4" smoke="$5"
+  stamp_ok "$tool" "$v" && [[ -x "$TOOLS/venv/bin/$binary" ]] && return 0
+  step "create venv"
+  [[ -x "$TOOLS/venv/bin/python" ]] || run python3 -m venv "$TOOLS/venv"
+  step "pip install $spec"
+  run "$TOOLS/venv/bin/pip" install --disable-pip-version-check -q "$spec"
+  step "smoke check"
+  run "$TOOLS/venv/bin/$binary" $smoke
+  ln -sf "../venv/bin/$binary" "$BIN/$binary"
+  echo "$v" >"$TOOLS/stamps/$tool"
+}
+
+tool_moto() { py_venv_tool moto "$MOTO_VERSION" "moto[server]==$MOTO_VERSION" moto_server --help; }
+tool_localstack() { py_venv_tool localstack "$LOCALSTACK_VERSION" "localstack-core[runtime]==$LOCALSTACK_VERSION" localstack --version; }
+
+main() {
+  local tools=("$@"); ((${#tools[@]})) || tools=("${ALL_TOOLS[@]}")
+  local total_start=$SECONDS
+  for t in "${tools[@]}"; do
+    declare -F "tool_$t" >/dev/null || die "unknown tool '$t'" "one of: ${ALL_TOOLS[*]} localstack"
+    CURRENT_TOOL="$t"; : >"$TOOLS/logs/$t.log"
+    local start=$SECONDS before=""
+    [[ -f "$TOOLS/stamps/$t" ]] && before="$(cat "$TOOLS/stamps/$t")"
+    "tool_$t"
+    local after=""; [[ -f "$TOOLS/stamps/$t" ]] && after="$(cat "$TOOLS/stamps/$t")"
+    if [[ "$t" == apt ]]; then log "$(printf '%-16s %-10s %4ss' "$t" ok $((SECONDS - start)))"
+    elif [[ $((SECONDS - start)) -eq 0 && "$before" == "$after" ]]; then log "$(printf '%-16s %-10s cached' "$t" "$after")"
+    else log "$(printf '%-16s %-10s %4ss' "$t" "$after" $((SECONDS - start)))"; fi
+  done
+  log "all done in $((SECONDS - total_start))s"
+}
+
+main "$@"

@@ -1,0 +1,105 @@
+import { existsSync, rmSync } from "node:fs";
+import { request } from "node:http";
+import { join } from "node:path";
+import { UserError } from "./lib/errors.js";
+import { runDir, tool } from "./lib/paths.js";
+import { assertPortsFree, isAlive, readPid, startDetached, stopProcess, waitUntil } from "./lib/process.js";
+
+/**
+ * Cloud emulators on loopback: the AWS one on :4566 (moto by default; LocalStack in host mode when
+ * SPILLWAY_AWS_EMULATOR=localstack) and fake-gcs-server on :4443. Tests only ever see the endpoints.
+ */
+export const AWS_ENDPOINT = "http://127.0.0.1:4566";
+export const GCS_ENDPOINT = "http://127.0.0.1:4443";
+
+type AwsEmulator = "moto" | "localstack";
+
+export function stateDir(): string {
+  return join(runDir, "emulators");
+}
+
+function awsEmulator(): AwsEmulator {
+  const v = process.env.SPILLWAY_AWS_EMULATOR ?? "moto";
+  if (v !== "moto" && v !== "localstack") {
+    throw new UserError(`SPILLWAY_AWS_EMULATOR='${v}' is not an emulator`, "set it to moto or localstack", 3);
+  }
+  return v;
+}
+
+function get(url: string): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const req = request(url, { timeout: 2000 }, (res) => {
+      res.resume();
+      resolvePromise(res.statusCode ?? 0);
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+const services = () => ({
+  aws: {
+    name: "aws",
+    ports: [4566],
+    health: async () =>
+      awsEmulator() === "moto"
+        ? (await get(`${AWS_ENDPOINT}/moto-api/data.json`)) === 200
+        : (await get(`${AWS_ENDPOINT}/_localstack/health`)) === 200,
+    spec: () =>
+      awsEmulator() === "moto"
+        ? { bin: tool("moto_server"), args: ["-H", "127.0.0.1", "-p", "4566"], env: {} }
+        : {
+            bin: tool("localstack"),
+            args: ["start", "--host", "--no-banner"],
+            env: { GATEWAY_LISTEN: "127.0.0.1:4566", SERVICES: "s3,ec2,iam,sts,autoscaling" },
+          },
+  },
+  gcs: {
+    name: "gcs",
+    ports: [4443],
+    health: async () => (await get(`${GCS_ENDPOINT}/storage/v1/b?project=spillway`)) === 200,
+    spec: () => ({
+      bin: tool("fake-gcs-server"),
+      args: ["-scheme", "http", "-host", "127.0.0.1", "-port", "4443", "-backend", "memory"]
+        .concat(["-external-url", GCS_ENDPOINT, "-log-level", "warn"]),
+      env: {},
+    }),
+  },
+});
+
+export async function isRunning(): Promise<boolean> {
+  const dir = stateDir();
+  for (const s of Object.values(services())) {
+    const pid = readPid(dir, s.name);
+    if (pid === undefined || !isAlive(pid) || !(await s.health().catch(() => false))) return false;
+  }
+  return true;
+}
+
+export async function up(log: (line: string) => void = () => undefined): Promise<void> {
+  const dir = stateDir();
+  for (const s of Object.values(services())) {
+    const pid = readPid(dir, s.name);
+    if (pid !== undefined && isAlive(pid) && (await s.health().catch(() => false))) {
+      log(`${s.name} already running`);
+      continue;
+    }
+    await stopProcess(dir, s.name);
+    await assertPortsFree(
+      `the ${s.name} emulator`,
+      s.ports,
+      "stop the process using it, or `npm run emulators:down` if it is an earlier run",
+    );
+    const t = Date.now();
+    startDetached(dir, { name: s.name, ports: s.ports, ...s.spec() });
+    await waitUntil(`${s.name} emulator health`, s.health, { timeoutMs: 60_000, stateDir: dir, component: s.name });
+    log(`${s.name.padEnd(4)} ready on 127.0.0.1:${s.ports[0]} in ${((Date.now() - t) / 1000).toFixed(1)}s`);
+  }
+}
+
+export async function down(): Promise<void> {
+  const dir = stateDir();
+  for (const s of Object.values(services())) await stopProcess(dir, s.name);
+  if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+}

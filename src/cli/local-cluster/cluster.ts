@@ -1,0 +1,317 @@
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { stringify } from "yaml";
+import { UserError } from "../lib/errors.js";
+import { runDir, tool } from "../lib/paths.js";
+import {
+  assertPortsFree,
+  isAlive,
+  readPid,
+  startDetached,
+  stopProcess,
+  waitUntil,
+  type Supervised,
+} from "../lib/process.js";
+import { createPki, kubeconfig, loadPki, type Pki } from "./pki.js";
+import { DEFAULT_TOPOLOGY, nodeManifests, type Topology } from "./topology.js";
+
+const execFileAsync = promisify(execFile);
+
+/** Loopback ports, away from the defaults of a real cluster (6443, 2379, 10257, 10259) on the same host. */
+export const PORTS = {
+  etcdClient: 12379,
+  etcdPeer: 12380,
+  apiserver: 16443,
+  controllerManager: 20257,
+  scheduler: 20259,
+  kwok: 20247,
+} as const;
+
+/** Start order; stop runs in reverse. */
+const COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"] as const;
+
+export interface LocalCluster {
+  /** Admin kubeconfig (system:masters). */
+  kubeconfig: string;
+  server: string;
+  stateDir: string;
+}
+
+export interface UpOptions {
+  topology?: Topology;
+  stateDir?: string;
+  timeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+const stageFile = fileURLToPath(new URL("./kwok-stages.yaml", import.meta.url));
+const SERVICE_CIDR = "10.96.0.0/16";
+const SERVER_SANS = [
+  "IP:127.0.0.1",
+  "DNS:localhost",
+  "IP:10.96.0.1",
+  "DNS:kubernetes",
+  "DNS:kubernetes.default",
+  "DNS:kubernetes.default.svc",
+];
+
+export function defaultStateDir(): string {
+  return join(runDir, "cluster");
+}
+
+function describe(stateDir: string): LocalCluster {
+  return {
+    kubeconfig: join(stateDir, "kubeconfig"),
+    server: `https://127.0.0.1:${PORTS.apiserver}`,
+    stateDir,
+  };
+}
+
+/** GET over TLS to a local component; `pki` adds the admin client certificate for the API server. */
+function get(url: string, pki?: Pki): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const isHttps = url.startsWith("https:");
+    const options = isHttps
+      ? pki
+        ? {
+            ca: readFileSync(pki.caCert),
+            cert: readFileSync(pki.client("admin").cert),
+            key: readFileSync(pki.client("admin").key),
+          }
+        : // controller-manager and scheduler serve a self-signed certificate on loopback.
+          { rejectUnauthorized: false }
+      : {};
+    const req = (isHttps ? httpsRequest : httpRequest)(url, { ...options, timeout: 2000 }, (res) => {
+      res.resume();
+      resolvePromise(res.statusCode ?? 0);
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+async function kubectl(cluster: LocalCluster, args: string[], input?: string): Promise<string> {
+  const child = execFileAsync(tool("kubectl"), ["--kubeconfig", cluster.kubeconfig, ...args], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  if (input !== undefined) {
+    child.child.stdin?.end(input);
+  }
+  const { stdout } = await child;
+  return stdout;
+}
+
+/** True when this state dir's processes are all alive and the API server answers /readyz. */
+export async function isRunning(stateDir = defaultStateDir()): Promise<boolean> {
+  for (const name of COMPONENTS) {
+    const pid = readPid(stateDir, name);
+    if (pid === undefined || !isAlive(pid)) return false;
+  }
+  const pki = loadPki(join(stateDir, "pki"));
+  return (await get(`https://127.0.0.1:${PORTS.apiserver}/readyz`, pki).catch(() => 0)) === 200;
+}
+
+function components(stateDir: string, pki: Pki): Supervised[] {
+  const kc = (name: string) => join(stateDir, `${name}.kubeconfig`);
+  const delegated = (name: string) => [
+    `--kubeconfig=${kc(name)}`,
+    `--authentication-kubeconfig=${kc(name)}`,
+    `--authorization-kubeconfig=${kc(name)}`,
+  ];
+  return [
+    {
+      name: "etcd",
+      bin: tool("etcd"),
+      ports: [PORTS.etcdClient, PORTS.etcdPeer],
+      args: [
+        "--name=spillway-local",
+        `--data-dir=${join(stateDir, "etcd")}`,
+        `--listen-client-urls=http://127.0.0.1:${PORTS.etcdClient}`,
+        `--advertise-client-urls=http://127.0.0.1:${PORTS.etcdClient}`,
+        `--listen-peer-urls=http://127.0.0.1:${PORTS.etcdPeer}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${PORTS.etcdPeer}`,
+        `--initial-cluster=spillway-local=http://127.0.0.1:${PORTS.etcdPeer}`,
+        // A throwaway test bed: durability is not worth the fsync latency on a shared 2-core machine.
+        "--unsafe-no-fsync",
+        "--log-level=warn",
+      ],
+    },
+    {
+      name: "kube-apiserver",
+      bin: tool("kube-apiserver"),
+      ports: [PORTS.apiserver],
+      args: [
+        `--etcd-servers=http://127.0.0.1:${PORTS.etcdClient}`,
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        `--secure-port=${PORTS.apiserver}`,
+        `--tls-cert-file=${pki.serverCert}`,
+        `--tls-private-key-file=${pki.serverKey}`,
+        `--client-ca-file=${pki.caCert}`,
+        "--authorization-mode=RBAC",
+        `--service-account-key-file=${pki.serviceAccountPub}`,
+        `--service-account-signing-key-file=${pki.serviceAccountKey}`,
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        `--service-cluster-ip-range=${SERVICE_CIDR}`,
+        // The loopback advertise address is not a valid endpoint for the `kubernetes` Service.
+        "--endpoint-reconciler-type=none",
+        "--allow-privileged=true",
+        `--cert-dir=${join(stateDir, "apiserver-certs")}`,
+        "--v=1",
+      ],
+    },
+    {
+      name: "kube-controller-manager",
+      bin: tool("kube-controller-manager"),
+      ports: [PORTS.controllerManager],
+      args: [
+        ...delegated("kube-controller-manager"),
+        "--bind-address=127.0.0.1",
+        `--secure-port=${PORTS.controllerManager}`,
+        "--leader-elect=false",
+        "--use-service-account-credentials=true",
+        `--service-account-private-key-file=${pki.serviceAccountKey}`,
+        `--root-ca-file=${pki.caCert}`,
+        `--cluster-signing-cert-file=${pki.caCert}`,
+        `--cluster-signing-key-file=${pki.caKey}`,
+        `--service-cluster-ip-range=${SERVICE_CIDR}`,
+        `--cert-dir=${join(stateDir, "kcm-certs")}`,
+        "--v=1",
+      ],
+    },
+    {
+      name: "kube-scheduler",
+      bin: tool("kube-scheduler"),
+      ports: [PORTS.scheduler],
+      args: [
+        ...delegated("kube-scheduler"),
+        "--bind-address=127.0.0.1",
+        `--secure-port=${PORTS.scheduler}`,
+        "--leader-elect=false",
+        `--cert-dir=${join(stateDir, "scheduler-certs")}`,
+        "--v=1",
+      ],
+    },
+    {
+      name: "kwok",
+      bin: tool("kwok"),
+      ports: [PORTS.kwok],
+      args: [
+        `--kubeconfig=${kc("kwok")}`,
+        `--config=${stageFile}`,
+        "--manage-all-nodes=false",
+        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+        `--server-address=127.0.0.1:${PORTS.kwok}`,
+        "--node-lease-duration-seconds=40",
+        "--cidr=10.244.0.0/16",
+        "--node-ip=10.244.0.1",
+      ],
+    },
+  ];
+}
+
+const HEALTH: Record<(typeof COMPONENTS)[number], (pki: Pki) => Promise<boolean>> = {
+  etcd: async () => (await get(`http://127.0.0.1:${PORTS.etcdClient}/health`)) === 200,
+  "kube-apiserver": async (pki) => (await get(`https://127.0.0.1:${PORTS.apiserver}/readyz`, pki)) === 200,
+  "kube-controller-manager": async () =>
+    (await get(`https://127.0.0.1:${PORTS.controllerManager}/healthz`)) === 200,
+  "kube-scheduler": async () => (await get(`https://127.0.0.1:${PORTS.scheduler}/healthz`)) === 200,
+  kwok: async () => (await get(`http://127.0.0.1:${PORTS.kwok}/healthz`)) === 200,
+};
+
+/**
+ * Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on loopback, registers the
+ * topology's nodes and waits until they are Ready and the default ServiceAccount exists (pods can be
+ * created). Idempotent: an already running cluster is returned as is.
+ */
+export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
+  const stateDir = opts.stateDir ?? defaultStateDir();
+  const log = opts.log ?? (() => undefined);
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const cluster = describe(stateDir);
+  if (await isRunning(stateDir)) {
+    log(`already running (kubeconfig ${cluster.kubeconfig})`);
+    return cluster;
+  }
+  if (existsSync(stateDir)) {
+    // Left by a run that was killed before `cluster down`: its etcd data and pids would mislead us.
+    log(`removing stale state in ${stateDir} from a run that was not stopped`);
+    await down({ stateDir });
+  }
+  const pki = createPki(join(stateDir, "pki"), SERVER_SANS);
+  const procs = components(stateDir, pki);
+  for (const p of procs) {
+    await assertPortsFree(
+      p.name,
+      p.ports,
+      "stop the process using it (`ss -ltnp | grep PORT`), or `npm run cluster:down` if it is an earlier local cluster",
+    );
+  }
+  writeFileSync(cluster.kubeconfig, kubeconfig(cluster.server, pki, "admin"));
+  for (const name of ["kube-controller-manager", "kube-scheduler", "kwok"]) {
+    writeFileSync(join(stateDir, `${name}.kubeconfig`), kubeconfig(cluster.server, pki, name));
+  }
+  const started = Date.now();
+  try {
+    for (const p of procs) {
+      const t = Date.now();
+      startDetached(stateDir, p);
+      const name = p.name as (typeof COMPONENTS)[number];
+      await waitUntil(`${name} health`, () => HEALTH[name](pki), { timeoutMs, stateDir, component: name });
+      log(`${name.padEnd(24)} ready in ${((Date.now() - t) / 1000).toFixed(1)}s`);
+    }
+    const version = JSON.parse(await kubectl(cluster, ["version", "-o", "json"])) as {
+      serverVersion: { gitVersion: string };
+    };
+    const nodes = nodeManifests(opts.topology ?? DEFAULT_TOPOLOGY, version.serverVersion.gitVersion);
+    await kubectl(cluster, ["apply", "-f", "-"], nodes.map((n) => stringify(n)).join("---\n"));
+    await waitUntil(
+      `${nodes.length} kwok nodes Ready`,
+      async () => {
+        const out = await kubectl(cluster, [
+          "get",
+          "nodes",
+          "-o",
+          'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}',
+        ]);
+        return out.split("\n").filter((s) => s === "True").length === nodes.length;
+      },
+      { timeoutMs, stateDir, component: "kwok" },
+    );
+    await waitUntil(
+      "default ServiceAccount",
+      async () => {
+        await kubectl(cluster, ["get", "serviceaccount", "default", "-n", "default"]);
+        return true;
+      },
+      { timeoutMs, stateDir, component: "kube-controller-manager" },
+    );
+    log(`${nodes.length} nodes Ready; control plane up in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  } catch (err) {
+    await down({ stateDir, keepLogs: true });
+    throw err;
+  }
+  return cluster;
+}
+
+
+/**
+ * Stops every component (reverse order) and removes the state dir. `keepLogs` leaves logs/ for a
+ * failed start, so the cause stays readable.
+ */
+export async function down(opts: { stateDir?: string; keepLogs?: boolean } = {}): Promise<void> {
+  const stateDir = opts.stateDir ?? defaultStateDir();
+  for (const name of [...COMPONENTS].reverse()) await stopProcess(stateDir, name);
+  if (!existsSync(stateDir)) return;
+  for (const entry of readdirSync(stateDir)) {
+    if (opts.keepLogs && entry === "logs") continue;
+    rmSync(join(stateDir, entry), { recursive: true, force: true });
+  }
+  if (!opts.keepLogs) rmSync(stateDir, { recursive: true, force: true });
+}

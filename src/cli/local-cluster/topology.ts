@@ -1,0 +1,132 @@
+/**
+ * The simulated fleet of the local control plane: kwok nodes shaped like Spillway's real tiers. Pure data
+ * and a pure function from it to Node manifests, so the shape is table-tested without a cluster.
+ */
+
+export const TIER_LABEL = "spillway.dev/tier";
+export const PROVIDER_LABEL = "spillway.dev/provider";
+export const POOL_LABEL = "spillway.dev/pool";
+export const SPOT_TAINT_KEY = "spillway.dev/spot";
+/** kwok manages only nodes carrying this annotation. */
+export const KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node";
+
+export type Tier = "base" | "burst";
+
+export interface NodePool {
+  name: string;
+  tier: Tier;
+  provider: "hetzner" | "aws" | "gcp";
+  region: string;
+  instanceType: string;
+  count: number;
+  cpu: string;
+  memory: string;
+  /** Spot pools carry `spillway.dev/spot=true:NoSchedule`, so only pods that tolerate it land there. */
+  spot: boolean;
+}
+
+export interface Topology {
+  pools: NodePool[];
+}
+
+export const DEFAULT_TOPOLOGY: Topology = {
+  pools: [
+    {
+      name: "base-hetzner",
+      tier: "base",
+      provider: "hetzner",
+      region: "fsn1",
+      instanceType: "ccx33",
+      count: 3,
+      cpu: "8",
+      memory: "32Gi",
+      spot: false,
+    },
+    {
+      name: "spot-aws",
+      tier: "burst",
+      provider: "aws",
+      region: "eu-central-1",
+      instanceType: "m7i.2xlarge",
+      count: 2,
+      cpu: "8",
+      memory: "32Gi",
+      spot: true,
+    },
+    {
+      name: "spot-gcp",
+      tier: "burst",
+      provider: "gcp",
+      region: "europe-west3",
+      instanceType: "n2-standard-8",
+      count: 2,
+      cpu: "8",
+      memory: "32Gi",
+      spot: true,
+    },
+  ],
+};
+
+interface NodeManifest {
+  apiVersion: "v1";
+  kind: "Node";
+  metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string> };
+  spec: { taints?: { key: string; value: string; effect: string }[] };
+  status: {
+    allocatable: Record<string, string>;
+    capacity: Record<string, string>;
+    nodeInfo: Record<string, string>;
+  };
+}
+
+export function nodeName(pool: NodePool, index: number): string {
+  return `${pool.name}-${index}`;
+}
+
+export function nodeManifest(pool: NodePool, index: number, kubeletVersion: string): NodeManifest {
+  const name = nodeName(pool, index);
+  const resources = { cpu: pool.cpu, memory: pool.memory, pods: "110" };
+  return {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: {
+      name,
+      labels: {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "node.kubernetes.io/instance-type": pool.instanceType,
+        "topology.kubernetes.io/region": pool.region,
+        type: "kwok",
+        [TIER_LABEL]: pool.tier,
+        [PROVIDER_LABEL]: pool.provider,
+        [POOL_LABEL]: pool.name,
+        ...(pool.spot ? { "spillway.dev/capacity-type": "spot" } : {}),
+      },
+      annotations: { [KWOK_NODE_ANNOTATION]: "fake", "node.alpha.kubernetes.io/ttl": "0" },
+    },
+    spec: pool.spot ? { taints: [{ key: SPOT_TAINT_KEY, value: "true", effect: "NoSchedule" }] } : {},
+    status: {
+      allocatable: resources,
+      capacity: resources,
+      nodeInfo: {
+        architecture: "amd64",
+        operatingSystem: "linux",
+        kubeletVersion,
+        kubeProxyVersion: kubeletVersion,
+        containerRuntimeVersion: "kwok",
+        kernelVersion: "kwok",
+        osImage: "kwok",
+        bootID: "",
+        machineID: "",
+        systemUUID: "",
+      },
+    },
+  };
+}
+
+export function nodeManifests(topology: Topology, kubeletVersion: string): NodeManifest[] {
+  return topology.pools.flatMap((pool) =>
+    Array.from({ length: pool.count }, (_, i) => nodeManifest(pool, i, kubeletVersion)),
+  );
+}
