@@ -1,5 +1,5 @@
 # Shared helpers for scripts/*.sh. Sourced, not executed.
-set -euo pipefail
+set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=../versions.env

@@ -61,8 +61,12 @@ const services = () => ({
     health: async () => (await get(`${GCS_ENDPOINT}/storage/v1/b?project=spillway`)) === 200,
     spec: () => ({
       bin: tool("fake-gcs-server"),
-      args: ["-scheme", "http", "-host", "127.0.0.1", "-port", "4443", "-backend", "memory"]
-        .concat(["-external-url", GCS_ENDPOINT, "-log-level", "warn"]),
+      args: ["-scheme", "http", "-host", "127.0.0.1", "-port", "4443", "-backend", "memory"].concat([
+        "-external-url",
+        GCS_ENDPOINT,
+        "-log-level",
+        "warn",
+      ]),
       env: {},
     }),
   },
@@ -93,7 +97,11 @@ export async function up(log: (line: string) => void = () => undefined): Promise
     );
     const t = Date.now();
     startDetached(dir, { name: s.name, ports: s.ports, ...s.spec() });
-    await waitUntil(`${s.name} emulator health`, s.health, { timeoutMs: 60_000, stateDir: dir, component: s.name });
+    await waitUntil(`${s.name} emulator health`, s.health, {
+      timeoutMs: 60_000,
+      stateDir: dir,
+      component: s.name,
+    });
     log(`${s.name.padEnd(4)} ready on 127.0.0.1:${s.ports[0]} in ${((Date.now() - t) / 1000).toFixed(1)}s`);
   }
 }

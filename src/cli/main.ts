@@ -26,7 +26,9 @@ async function main(argv: string[]): Promise<number> {
     return name === undefined || name === "help" || name === "--help" ? 0 : 3;
   }
   try {
-    await (await load())(rest);
+    await (
+      await load()
+    )(rest);
     return 0;
   } catch (err) {
     if (err instanceof UserError) {

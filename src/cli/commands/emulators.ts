@@ -9,7 +9,9 @@ export async function run(args: string[]): Promise<void> {
   switch (args[0]) {
     case "up":
       await up(log);
-      process.stdout.write("export AWS_ENDPOINT_URL=http://127.0.0.1:4566 STORAGE_EMULATOR_HOST=http://127.0.0.1:4443\n");
+      process.stdout.write(
+        "export AWS_ENDPOINT_URL=http://127.0.0.1:4566 STORAGE_EMULATOR_HOST=http://127.0.0.1:4443\n",
+      );
       return;
     case "down":
       await down();
@@ -19,6 +21,10 @@ export async function run(args: string[]): Promise<void> {
       process.stdout.write(`${(await isRunning()) ? "running" : "stopped"}\n`);
       return;
     default:
-      throw new UserError(`unknown subcommand '${args[0] ?? ""}'`, "use: spillway emulators up|down|status", 3);
+      throw new UserError(
+        `unknown subcommand '${args[0] ?? ""}'`,
+        "use: spillway emulators up|down|status",
+        3,
+      );
   }
 }

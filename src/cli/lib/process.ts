@@ -116,10 +116,14 @@ export async function waitUntil(
     const died = pid !== undefined && !isAlive(pid);
     if (died || Date.now() > deadline) {
       const tail =
-        opts.stateDir && opts.component ? `\n--- ${opts.component} log ---\n${logTail(opts.stateDir, opts.component)}` : "";
+        opts.stateDir && opts.component
+          ? `\n--- ${opts.component} log ---\n${logTail(opts.stateDir, opts.component)}`
+          : "";
       throw new UserError(
         `${what}: ${died ? "process exited" : `not ready after ${opts.timeoutMs / 1000}s`}${tail}`,
-        opts.stateDir && opts.component ? `see ${logFile(opts.stateDir, opts.component)}` : "see the logs above",
+        opts.stateDir && opts.component
+          ? `see ${logFile(opts.stateDir, opts.component)}`
+          : "see the logs above",
         2,
       );
     }

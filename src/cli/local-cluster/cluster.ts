@@ -6,7 +6,6 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
-import { UserError } from "../lib/errors.js";
 import { runDir, tool } from "../lib/paths.js";
 import {
   assertPortsFree,
@@ -299,7 +298,6 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
   }
   return cluster;
 }
-
 
 /**
  * Stops every component (reverse order) and removes the state dir. `keepLogs` leaves logs/ for a

@@ -47,8 +47,13 @@ function sign(dir: string, name: string, subject: string, extensions: string): v
   const extFile = join(dir, `${name}.ext`);
   writeFileSync(extFile, extensions);
   const cert = openssl(
-    ["x509", "-req", "-CA", join(dir, "ca.crt"), "-CAkey", join(dir, "ca.key"), "-CAcreateserial"]
-      .concat(["-days", "3650", "-sha256", "-extfile", extFile]),
+    ["x509", "-req", "-CA", join(dir, "ca.crt"), "-CAkey", join(dir, "ca.key"), "-CAcreateserial"].concat([
+      "-days",
+      "3650",
+      "-sha256",
+      "-extfile",
+      extFile,
+    ]),
     csr,
   );
   writeFileSync(join(dir, `${name}.crt`), cert);
@@ -58,8 +63,13 @@ export function createPki(dir: string, serverSans: string[]): Pki {
   mkdirSync(dir, { recursive: true });
   newKey(join(dir, "ca.key"));
   openssl(
-    ["req", "-x509", "-new", "-key", join(dir, "ca.key"), "-subj", "/CN=spillway-local-ca"]
-      .concat(["-days", "3650", "-sha256", "-out", join(dir, "ca.crt")]),
+    ["req", "-x509", "-new", "-key", join(dir, "ca.key"), "-subj", "/CN=spillway-local-ca"].concat([
+      "-days",
+      "3650",
+      "-sha256",
+      "-out",
+      join(dir, "ca.crt"),
+    ]),
   );
   sign(
     dir,

@@ -1,0 +1,73 @@
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { request } from "node:http";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { UserError } from "./errors.js";
+import { repoRoot, runDir } from "./paths.js";
+import { startDetached, stopProcess, waitUntil } from "./process.js";
+
+const execFileAsync = promisify(execFile);
+
+/** The project's podman configuration (runc, cgroupfs, lowered ulimits); see images/podman. */
+export const podmanEnv = { CONTAINERS_CONF: join(repoRoot, "images", "podman", "containers.conf") };
+
+export function inferenceImage(version: string): string {
+  return `localhost/spillway-inference:${version}`;
+}
+
+export async function imageExists(image: string): Promise<boolean> {
+  try {
+    await execFileAsync("podman", ["image", "exists", image], { env: { ...process.env, ...podmanEnv } });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function ping(socket: string): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const req = request({ socketPath: socket, path: "/_ping", timeout: 1000 }, (res) => {
+      res.resume();
+      resolvePromise(res.statusCode === 200);
+    });
+    req.on("error", () => {
+      resolvePromise(false);
+    });
+    req.end();
+  });
+}
+
+/**
+ * Starts `podman system service` on a socket of our own, so testcontainers (a Docker API client) can
+ * drive podman without a Docker engine. Returns the DOCKER_HOST value and a stop function.
+ */
+export async function startDockerApi(): Promise<{ dockerHost: string; stop: () => Promise<void> }> {
+  const stateDir = join(runDir, "podman");
+  const socket = join(stateDir, "podman.sock");
+  mkdirSync(stateDir, { recursive: true });
+  await stopProcess(stateDir, "podman-service");
+  if (existsSync(socket)) rmSync(socket);
+  startDetached(stateDir, {
+    name: "podman-service",
+    bin: "/usr/bin/podman",
+    args: ["system", "service", "--time=0", `unix://${socket}`],
+    ports: [],
+    env: podmanEnv,
+  });
+  await waitUntil("podman API socket", () => ping(socket), {
+    timeoutMs: 20_000,
+    stateDir,
+    component: "podman-service",
+  }).catch((err: unknown) => {
+    throw new UserError(
+      `podman system service did not start: ${String(err)}`,
+      "run `npm run tools` (installs podman)",
+      2,
+    );
+  });
+  return {
+    dockerHost: `unix://${socket}`,
+    stop: () => stopProcess(stateDir, "podman-service"),
+  };
+}

@@ -1,0 +1,35 @@
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { Storage } from "@google-cloud/storage";
+import { describe, expect, inject, it } from "vitest";
+import { uniqueName } from "../helpers/kube.js";
+
+// The emulators stand in for S3 and GCS: what a client writes there it can read back.
+describe("cloud emulators", () => {
+  it("the AWS emulator on :4566 stores and returns an S3 object", async () => {
+    const s3 = new S3Client({
+      endpoint: inject("awsEndpoint"),
+      region: "eu-central-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: "test", secretAccessKey: "test" },
+    });
+    const bucket = uniqueName("models");
+    await s3.send(
+      new CreateBucketCommand({
+        Bucket: bucket,
+        CreateBucketConfiguration: { LocationConstraint: "eu-central-1" },
+      }),
+    );
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "m.gguf", Body: "GGUF-bytes" }));
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "m.gguf" }));
+    expect(await got.Body?.transformToString()).toBe("GGUF-bytes");
+  });
+
+  it("fake-gcs-server on :4443 stores and returns a GCS object", async () => {
+    const storage = new Storage({ apiEndpoint: inject("gcsEndpoint"), projectId: "spillway-test" });
+    const bucket = storage.bucket(uniqueName("models"));
+    await bucket.create();
+    await bucket.file("m.gguf").save("GGUF-bytes", { resumable: false });
+    const [content] = await bucket.file("m.gguf").download();
+    expect(content.toString()).toBe("GGUF-bytes");
+  });
+});

@@ -1,0 +1,35 @@
+import { defineConfig } from "vitest/config";
+
+/**
+ * One vitest project per test tier (tests/<tier>/); `npm run test:<tier>` runs one, `npm test` the
+ * default set. Tiers that need real components start them in their global setup.
+ */
+const tier = (name: string, extra: Record<string, unknown> = {}) => ({
+  test: {
+    name,
+    include: [`tests/${name}/**/*.test.ts`],
+    testTimeout: 30_000,
+    hookTimeout: 120_000,
+    ...extra,
+  },
+});
+
+export default defineConfig({
+  test: {
+    projects: [
+      tier("unit", { include: ["tests/unit/**/*.test.ts", "src/**/*.test.ts"] }),
+      tier("synth"),
+      tier("policy"),
+      // One shared control plane per run; files run one at a time so they do not race on cluster state.
+      tier("cluster", { globalSetup: ["tests/cluster/global-setup.ts"], fileParallelism: false }),
+      tier("image", {
+        globalSetup: ["tests/image/global-setup.ts"],
+        fileParallelism: false,
+        testTimeout: 120_000,
+      }),
+      tier("localstack", { globalSetup: ["tests/localstack/global-setup.ts"], fileParallelism: false }),
+      tier("cloud"),
+      tier("load", { fileParallelism: false, testTimeout: 300_000 }),
+    ],
+  },
+});
