@@ -1,16 +1,36 @@
-import Fastify from "fastify";
-import { app } from "./app.js";
+import { ConfigError, loadConfig } from "./config.js";
+import { createServer } from "./serve.js";
 
-// Builds the instance, registers the app and handles signals; everything else lives in app.ts.
-const port = Number(process.env.SPILLWAY_PORT ?? 8080);
-const host = process.env.SPILLWAY_HOST ?? "127.0.0.1";
+// The process entry: config, listen, load the model, drain on SIGTERM. Everything else is in serve.ts.
+let config;
+try {
+  config = loadConfig(process.argv.slice(2), process.env);
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`spillway serve: ${err.message}\n`);
+  process.exit(3);
+}
 
-const server = Fastify({ logger: true });
-await server.register(app);
-await server.listen({ port, host });
-
+const server = await createServer(config);
+let stopping = false;
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.once(signal, () => {
-    void server.close().then(() => process.exit(0));
+    if (stopping) return;
+    stopping = true;
+    server.fastify.log.info({ signal }, "draining");
+    void server
+      .drain()
+      .then(() => server.close())
+      .then(() => process.exit(0));
   });
+}
+
+await server.fastify.listen({ port: config.port, host: config.host });
+try {
+  await server.load();
+} catch (err) {
+  // One clear line with the cause, then a non-zero exit: the pod restarts or the operator sees it fail.
+  server.fastify.log.fatal({ model: config.model }, `model failed to load: ${(err as Error).message}`);
+  await server.fastify.close();
+  process.exit(1);
 }

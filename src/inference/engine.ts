@@ -1,0 +1,304 @@
+import { availableParallelism } from "node:os";
+import {
+  getLlama,
+  LlamaCompletion,
+  LlamaLogLevel,
+  resolveChatWrapper,
+  type ChatHistoryItem,
+  type ChatWrapper,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaGrammar,
+  type LlamaModel,
+  type Token,
+} from "node-llama-cpp";
+import { errors } from "./errors.js";
+import { SlotPool } from "./slots.js";
+import { StopMatcher } from "./stop-matcher.js";
+import { chooseThreads } from "./threads.js";
+
+/**
+ * One model, one llama.cpp context with `parallel` sequences ("slots"). Requests that generate at the
+ * same time decode in one batch: node-llama-cpp gathers the pending tokens of every sequence of a context
+ * into the next llama_decode call (continuous batching).
+ */
+
+export interface ChatMessage {
+  role: "system" | "developer" | "user" | "assistant" | "tool";
+  content: string;
+}
+
+export type Prompt = { kind: "text"; text: string } | { kind: "chat"; messages: ChatMessage[] };
+
+export type ResponseFormat =
+  { type: "text" } | { type: "json_object" } | { type: "json_schema"; schema: Record<string, unknown> };
+
+export interface SamplingParams {
+  maxTokens?: number | undefined;
+  temperature?: number | undefined;
+  topP?: number | undefined;
+  topK?: number | undefined;
+  minP?: number | undefined;
+  seed?: number | undefined;
+  stop: string[];
+  presencePenalty?: number | undefined;
+  frequencyPenalty?: number | undefined;
+  responseFormat?: ResponseFormat | undefined;
+}
+
+/** A request ready to run: tokenized, with its limits resolved. */
+export interface PreparedRequest {
+  tokens: Token[];
+  /** Prompt tokens as evaluated, including the BOS token llama.cpp prepends. */
+  promptTokens: number;
+  maxTokens: number;
+  /** The chat template's end-of-turn markers, as tokens. */
+  stopTriggers: (string | Token)[][];
+  grammar?: LlamaGrammar | undefined;
+  sampling: SamplingParams;
+}
+
+export type FinishReason = "stop" | "length";
+
+export interface GenerationResult {
+  text: string;
+  finishReason: FinishReason;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export interface GenerateCallbacks {
+  signal?: AbortSignal;
+  /** Text as it is produced; a possible start of a stop sequence is held back until resolved. */
+  onText?: (text: string) => void;
+  /** Called once when the first token is sampled. */
+  onFirstToken?: () => void;
+}
+
+interface Slot {
+  id: number;
+  sequence: LlamaContextSequence;
+  completion: LlamaCompletion;
+}
+
+export interface EngineOptions {
+  modelPath: string;
+  contextSize: number;
+  parallel: number;
+  threads: number;
+  batchSize: number;
+  maxQueue: number;
+  log: (level: "error" | "warn" | "info" | "debug", msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export class ModelLoadError extends Error {
+  override name = "ModelLoadError";
+}
+
+export class Engine {
+  readonly slots: SlotPool<Slot>;
+  /** llama.cpp's threads, as chosen (see threads.ts). */
+  readonly threads: number;
+
+  private constructor(
+    private readonly llama: Llama,
+    readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+    private readonly chatWrapper: ChatWrapper,
+    slots: Slot[],
+    readonly contextSize: number,
+    maxQueue: number,
+    threads: number,
+  ) {
+    this.slots = new SlotPool(slots, maxQueue);
+    this.threads = threads;
+  }
+
+  static async load(opts: EngineOptions): Promise<Engine> {
+    // llama.cpp explains a failed load only in its log; keep the recent lines to put in the error.
+    const recent: string[] = [];
+    const llama = await getLlama({
+      build: "never",
+      gpu: "auto",
+      logLevel: LlamaLogLevel.warn,
+      logger: (level, message) => {
+        const text = message.trim();
+        if (!text) return;
+        recent.push(text);
+        if (recent.length > 20) recent.shift();
+        const mapped = level === LlamaLogLevel.error || level === LlamaLogLevel.fatal ? "error" : "warn";
+        opts.log(mapped, "llama.cpp", { message: text });
+      },
+    });
+    let model: LlamaModel;
+    try {
+      model = await llama.loadModel({ modelPath: opts.modelPath });
+    } catch (err) {
+      const reason = recent
+        .filter((l) => /error|fail|invalid|unknown|missing|wrong|corrupt/i.test(l))
+        .slice(-3);
+      throw new ModelLoadError(
+        `cannot load ${opts.modelPath}: ${(err as Error).message}${reason.length ? ` (llama.cpp: ${reason.join("; ")})` : ""}`,
+        { cause: err },
+      );
+    }
+    const threads = chooseThreads({
+      configured: opts.threads,
+      parallel: opts.parallel,
+      embedding: model.embeddingVectorSize,
+      cpus: availableParallelism(),
+    });
+    const context = await model.createContext({
+      contextSize: opts.contextSize * opts.parallel,
+      sequences: opts.parallel,
+      batchSize: opts.batchSize,
+      threads,
+    });
+    const slots = Array.from({ length: opts.parallel }, (_, id) => {
+      const sequence = context.getSequence();
+      return { id, sequence, completion: new LlamaCompletion({ contextSequence: sequence }) };
+    });
+    const chatWrapper = resolveChatWrapper(model);
+    opts.log("info", "model loaded", {
+      path: opts.modelPath,
+      embedding: model.embeddingVectorSize,
+      trainContextSize: model.trainContextSize,
+      contextSize: opts.contextSize,
+      parallel: opts.parallel,
+      threads,
+      chatWrapper: chatWrapper.wrapperName,
+      gpu: llama.gpu,
+    });
+    return new Engine(llama, model, context, chatWrapper, slots, opts.contextSize, opts.maxQueue, threads);
+  }
+
+  private bosCount(): number {
+    return this.model.tokens.bos !== null && this.model.tokens.shouldPrependBosToken ? 1 : 0;
+  }
+
+  private promptTokens(prompt: Prompt): { tokens: Token[]; stopTriggers: (string | Token)[][] } {
+    if (prompt.kind === "text") {
+      return { tokens: this.model.tokenize(prompt.text), stopTriggers: [] };
+    }
+    const history: ChatHistoryItem[] = prompt.messages.map((m) =>
+      m.role === "assistant"
+        ? { type: "model", response: [m.content] }
+        : m.role === "system" || m.role === "developer"
+          ? { type: "system", text: m.content }
+          : { type: "user", text: m.content },
+    );
+    history.push({ type: "model", response: [] });
+    const state = this.chatWrapper.generateContextState({ chatHistory: history });
+    let tokens = state.contextText.tokenize(this.model.tokenizer);
+    // LlamaCompletion prepends BOS itself.
+    if (tokens[0] === this.model.tokens.bos && this.bosCount() === 1) tokens = tokens.slice(1);
+    const stopTriggers = state.stopGenerationTriggers.map((t) =>
+      t.tokenize(this.model.tokenizer, "trimLeadingSpace"),
+    );
+    return { tokens, stopTriggers };
+  }
+
+  /** Tokenizes and checks limits; throws ApiError (400) for requests that cannot fit the context. */
+  async prepare(prompt: Prompt, sampling: SamplingParams): Promise<PreparedRequest> {
+    const { tokens, stopTriggers } = this.promptTokens(prompt);
+    const promptTokens = tokens.length + this.bosCount();
+    const maxTokens = sampling.maxTokens ?? this.contextSize - promptTokens;
+    if (promptTokens + maxTokens > this.contextSize || maxTokens < 1) {
+      const param = prompt.kind === "chat" ? "messages" : "prompt";
+      throw errors.contextLengthExceeded(promptTokens, Math.max(maxTokens, 1), this.contextSize, param);
+    }
+    let grammar: LlamaGrammar | undefined;
+    const format = sampling.responseFormat;
+    if (format?.type === "json_object") grammar = await this.llama.getGrammarFor("json");
+    else if (format?.type === "json_schema") {
+      try {
+        grammar = await this.llama.createGrammarForJsonSchema(format.schema as never);
+      } catch (err) {
+        throw errors.invalidRequest(
+          `response_format.json_schema.schema is not supported: ${(err as Error).message}`,
+          "response_format",
+        );
+      }
+    }
+    return {
+      tokens,
+      promptTokens,
+      maxTokens,
+      stopTriggers,
+      grammar,
+      sampling,
+    };
+  }
+
+  /** Runs a prepared request on a slot; the caller acquires and releases the slot. */
+  async generate(slot: Slot, req: PreparedRequest, cb: GenerateCallbacks = {}): Promise<GenerationResult> {
+    const s = req.sampling;
+    let completionTokens = 0;
+    let text = "";
+    const emit = (t: string) => {
+      if (!t) return;
+      text += t;
+      cb.onText?.(t);
+    };
+    const stops = new StopMatcher(s.stop);
+    const stopped = new AbortController();
+    const signal = cb.signal ? AbortSignal.any([cb.signal, stopped.signal]) : stopped.signal;
+    const penalize = (s.frequencyPenalty ?? 0) > 0 || (s.presencePenalty ?? 0) > 0;
+    try {
+      const { metadata } = await slot.completion.generateCompletionWithMeta(req.tokens, {
+        maxTokens: req.maxTokens,
+        // OpenAI's default temperature is 1; 0 selects greedy decoding.
+        temperature: s.temperature ?? 1,
+        ...(s.topP !== undefined ? { topP: s.topP } : {}),
+        ...(s.topK !== undefined ? { topK: s.topK } : {}),
+        ...(s.minP !== undefined ? { minP: s.minP } : {}),
+        ...(s.seed !== undefined ? { seed: s.seed } : {}),
+        // OpenAI penalties range over [-2, 2]; llama.cpp's over [0, 1]: negative ones are dropped.
+        repeatPenalty: penalize
+          ? {
+              penalty: 1,
+              frequencyPenalty: clamp01(s.frequencyPenalty),
+              presencePenalty: clamp01(s.presencePenalty),
+            }
+          : false,
+        grammar: req.grammar,
+        // The chat template's own end-of-turn markers; user stop sequences are matched on text below.
+        customStopTriggers: req.stopTriggers,
+        disableContextShift: true,
+        signal,
+        // A stop sequence aborts with a normal return; an abort from the caller is rethrown below.
+        stopOnAbortSignal: true,
+        onToken: (tokens) => {
+          if (completionTokens === 0 && tokens.length > 0) cb.onFirstToken?.();
+          completionTokens += tokens.length;
+        },
+        onTextChunk: (chunk) => {
+          emit(stops.push(chunk));
+          if (stops.stopped) stopped.abort();
+        },
+      });
+      if (cb.signal?.aborted) throw cb.signal.reason;
+      emit(stops.flush());
+      return {
+        text,
+        finishReason: metadata.stopReason === "maxTokens" && !stops.stopped ? "length" : "stop",
+        promptTokens: req.promptTokens,
+        completionTokens,
+      };
+    } finally {
+      // Reuse the sequence for the next request instead of disposing it.
+      await slot.sequence.clearHistory();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.context.dispose();
+    await this.model.dispose();
+    await this.llama.dispose();
+  }
+}
+
+function clamp01(v: number | undefined): number {
+  return Math.min(1, Math.max(0, v ?? 0));
+}

@@ -1,0 +1,54 @@
+import type { Engine } from "./engine.js";
+import type { Metrics } from "./metrics.js";
+
+export type Phase = "loading" | "ready" | "draining" | "failed";
+
+/**
+ * What the routes need to know about the server's life: the engine once loaded, the phase (readiness),
+ * and the generation requests in flight (for drain). server.ts drives the phase; routes only read it.
+ */
+export class Runtime {
+  engine: Engine | undefined;
+  phase: Phase = "loading";
+  modelDigest: string | undefined;
+  readonly created = Math.floor(Date.now() / 1000);
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly modelId: string,
+    readonly metrics: Metrics,
+  ) {}
+
+  /** Marks a generation request as started; the returned function marks it done (idempotent). */
+  track(): () => void {
+    this.inFlight++;
+    this.metrics.inFlight.set(this.inFlight);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.inFlight--;
+      this.metrics.inFlight.set(this.inFlight);
+      if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+    };
+  }
+
+  get activeRequests(): number {
+    return this.inFlight;
+  }
+
+  /** Resolves when no generation request is in flight, or after `timeoutMs`; true when idle. */
+  waitIdle(timeoutMs: number): Promise<boolean> {
+    if (this.inFlight === 0) return Promise.resolve(true);
+    return new Promise((resolvePromise) => {
+      const timer = setTimeout(() => {
+        resolvePromise(false);
+      }, timeoutMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolvePromise(true);
+      });
+    });
+  }
+}

@@ -1,0 +1,148 @@
+import { Type, type Static } from "@sinclair/typebox";
+
+/**
+ * OpenAI-compatible request and response schemas. Requests accept unknown fields (ignored, as other
+ * OpenAI-compatible servers do) but reject wrong types and out-of-range values naming the field.
+ */
+
+const Stop = Type.Union([
+  Type.String({ minLength: 1 }),
+  Type.Array(Type.String({ minLength: 1 }), { maxItems: 16 }),
+  Type.Null(),
+]);
+
+const Sampling = {
+  model: Type.String({ minLength: 1 }),
+  max_tokens: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), Type.Null()])),
+  temperature: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 2 }), Type.Null()])),
+  top_p: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()])),
+  top_k: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
+  min_p: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()])),
+  seed: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 2 ** 32 - 1 }), Type.Null()])),
+  stop: Type.Optional(Stop),
+  presence_penalty: Type.Optional(Type.Union([Type.Number({ minimum: -2, maximum: 2 }), Type.Null()])),
+  frequency_penalty: Type.Optional(Type.Union([Type.Number({ minimum: -2, maximum: 2 }), Type.Null()])),
+  n: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
+  stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  stream_options: Type.Optional(
+    Type.Union([Type.Object({ include_usage: Type.Optional(Type.Boolean()) }), Type.Null()]),
+  ),
+  response_format: Type.Optional(
+    Type.Union([
+      Type.Object({ type: Type.Literal("text") }),
+      Type.Object({ type: Type.Literal("json_object") }),
+      Type.Object({
+        type: Type.Literal("json_schema"),
+        json_schema: Type.Object({
+          name: Type.Optional(Type.String()),
+          schema: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+          strict: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+        }),
+      }),
+    ]),
+  ),
+};
+
+const TextPart = Type.Object({ type: Type.Literal("text"), text: Type.String() });
+
+export const ChatMessage = Type.Object({
+  role: Type.Unsafe<"system" | "developer" | "user" | "assistant" | "tool">({
+    type: "string",
+    enum: ["system", "developer", "user", "assistant", "tool"],
+  }),
+  content: Type.Union([Type.String(), Type.Array(TextPart, { minItems: 1 })]),
+  name: Type.Optional(Type.String()),
+});
+
+export const ChatCompletionRequest = Type.Object({
+  ...Sampling,
+  messages: Type.Array(ChatMessage, { minItems: 1 }),
+  max_completion_tokens: Type.Optional(
+    Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), Type.Null()]),
+  ),
+});
+export type ChatCompletionRequest = Static<typeof ChatCompletionRequest>;
+
+export const CompletionRequest = Type.Object({
+  ...Sampling,
+  prompt: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1, maxItems: 1 })]),
+});
+export type CompletionRequest = Static<typeof CompletionRequest>;
+
+export const Usage = Type.Object({
+  prompt_tokens: Type.Integer(),
+  completion_tokens: Type.Integer(),
+  total_tokens: Type.Integer(),
+});
+
+const FinishReason = Type.Union([Type.Literal("stop"), Type.Literal("length")]);
+
+export const ChatCompletionResponse = Type.Object({
+  id: Type.String(),
+  object: Type.Literal("chat.completion"),
+  created: Type.Integer(),
+  model: Type.String(),
+  system_fingerprint: Type.String(),
+  choices: Type.Array(
+    Type.Object({
+      index: Type.Integer(),
+      message: Type.Object({
+        role: Type.Literal("assistant"),
+        content: Type.String(),
+        refusal: Type.Null(),
+      }),
+      logprobs: Type.Null(),
+      finish_reason: FinishReason,
+    }),
+  ),
+  usage: Usage,
+});
+
+export const CompletionResponse = Type.Object({
+  id: Type.String(),
+  object: Type.Literal("text_completion"),
+  created: Type.Integer(),
+  model: Type.String(),
+  system_fingerprint: Type.String(),
+  choices: Type.Array(
+    Type.Object({
+      index: Type.Integer(),
+      text: Type.String(),
+      logprobs: Type.Null(),
+      finish_reason: FinishReason,
+    }),
+  ),
+  usage: Usage,
+});
+
+export const ErrorResponse = Type.Object({
+  error: Type.Object({
+    message: Type.String(),
+    type: Type.String(),
+    param: Type.Union([Type.String(), Type.Null()]),
+    code: Type.Union([Type.String(), Type.Null()]),
+  }),
+});
+
+export const ModelObject = Type.Object({
+  id: Type.String(),
+  object: Type.Literal("model"),
+  created: Type.Integer(),
+  owned_by: Type.String(),
+  context_length: Type.Integer(),
+  parallel: Type.Integer(),
+  sha256: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const ModelList = Type.Object({ object: Type.Literal("list"), data: Type.Array(ModelObject) });
+
+/** Error responses every generation route can give. */
+export const errorResponses = {
+  400: ErrorResponse,
+  401: ErrorResponse,
+  404: ErrorResponse,
+  413: ErrorResponse,
+  429: ErrorResponse,
+  500: ErrorResponse,
+  503: ErrorResponse,
+};

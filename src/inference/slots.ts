@@ -1,0 +1,71 @@
+import { errors } from "./errors.js";
+
+/**
+ * A fixed pool of slots (llama.cpp sequences) behind a bounded FIFO queue. Requests take a free slot at
+ * once, wait in arrival order when all are busy, and are refused with 429 once `maxQueue` are waiting.
+ * A waiter whose signal aborts (client gone, timeout) leaves the queue without taking a slot.
+ */
+export class SlotPool<S> {
+  private readonly free: S[];
+  private readonly waiters: {
+    resolve: (slot: S) => void;
+    reject: (err: unknown) => void;
+    signal?: AbortSignal;
+  }[] = [];
+  private closedReason: string | undefined;
+
+  constructor(
+    slots: S[],
+    private readonly maxQueue: number,
+    /** Retry-After, seconds, sent with 429. */
+    private readonly retryAfterSeconds = 1,
+  ) {
+    this.free = [...slots];
+    this.size = slots.length;
+  }
+
+  readonly size: number;
+
+  get busy(): number {
+    return this.size - this.free.length;
+  }
+
+  get queued(): number {
+    return this.waiters.length;
+  }
+
+  acquire(signal?: AbortSignal): Promise<S> {
+    if (this.closedReason !== undefined) return Promise.reject(errors.notReady(this.closedReason));
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
+    const slot = this.free.shift();
+    if (slot !== undefined) return Promise.resolve(slot);
+    if (this.waiters.length >= this.maxQueue) return Promise.reject(errors.queueFull(this.retryAfterSeconds));
+    return new Promise<S>((resolve, reject) => {
+      const waiter = { resolve, reject, ...(signal ? { signal } : {}) };
+      this.waiters.push(waiter);
+      signal?.addEventListener(
+        "abort",
+        () => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) {
+            this.waiters.splice(i, 1);
+            reject(signal.reason as Error);
+          }
+        },
+        { once: true },
+      );
+    });
+  }
+
+  release(slot: S): void {
+    const next = this.waiters.shift();
+    if (next) next.resolve(slot);
+    else this.free.push(slot);
+  }
+
+  /** Refuses new and queued requests (503); slots in use finish normally. */
+  close(reason: string): void {
+    this.closedReason = reason;
+    for (const w of this.waiters.splice(0)) w.reject(errors.notReady(reason));
+  }
+}

@@ -1,0 +1,74 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig, type Config } from "../../src/inference/config.js";
+import { createServer, type Server } from "../../src/inference/serve.js";
+import { repoRoot } from "../../src/cli/lib/paths.js";
+import { fixtureModel } from "./model.js";
+import { waitFor } from "./wait.js";
+
+/** A config for tests: the tiny fixture model, 4 slots of 512 tokens, its own cache dir. */
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return {
+    ...loadConfig([], { SPILLWAY_MODEL: fixtureModel(), SPILLWAY_LOG_LEVEL: "warn" }),
+    contextSize: 512,
+    parallel: 4,
+    cacheDir: mkdtempSync(join(tmpdir(), "spillway-cache-")),
+    ...overrides,
+  };
+}
+
+/** An in-process server with the model loaded; call `close()` after the tests. */
+export async function startServer(overrides: Partial<Config> = {}): Promise<Server> {
+  const server = await createServer(testConfig(overrides));
+  await server.load();
+  return server;
+}
+
+/** Listens on an ephemeral loopback port; returns the base URL. */
+export async function listen(server: Server): Promise<string> {
+  await server.fastify.listen({ port: 0, host: "127.0.0.1" });
+  const addr = server.fastify.server.address();
+  if (addr === null || typeof addr === "string") throw new Error("no address");
+  return `http://127.0.0.1:${addr.port}`;
+}
+
+export interface ServerProcess {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  exit: Promise<number | null>;
+}
+
+/** `npm run serve` as a real process (for signals and exit codes), on a free loopback port. */
+export function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): ServerProcess {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const child = spawn(
+    join(repoRoot, "node_modules", ".bin", "tsx"),
+    [join(repoRoot, "src", "inference", "server.ts"), "--port", String(port), "--host", "127.0.0.1", ...args],
+    { env: { ...process.env, SPILLWAY_LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+  const exit = new Promise<number | null>((resolvePromise) =>
+    child.once("exit", (code) => {
+      resolvePromise(code);
+    }),
+  );
+  return { child, url: `http://127.0.0.1:${port}`, output: () => out, exit };
+}
+
+export async function waitReady(url: string, timeoutMs = 60_000): Promise<void> {
+  await waitFor(`${url}/ready`, async () => (await fetch(`${url}/ready`)).status === 200, { timeoutMs });
+}
+
+/** Builds a chat request body for the fixture model. */
+export function chat(content: string, extra: Record<string, unknown> = {}) {
+  return { model: "tiny-42", messages: [{ role: "user", content }], max_tokens: 8, temperature: 0, ...extra };
+}
+
+export function completion(prompt: string, extra: Record<string, unknown> = {}) {
+  return { model: "tiny-42", prompt, max_tokens: 8, temperature: 0, ...extra };
+}
