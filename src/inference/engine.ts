@@ -1,4 +1,5 @@
 import { availableParallelism } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   getLlama,
   LlamaCompletion,
@@ -135,11 +136,13 @@ export class Engine {
     try {
       model = await llama.loadModel({ modelPath: opts.modelPath });
     } catch (err) {
-      const reason = recent
-        .filter((l) => /error|fail|invalid|unknown|missing|wrong|corrupt/i.test(l))
-        .slice(-3);
+      // llama.cpp's log lines reach JS asynchronously, after the load has already failed.
+      await sleep(100);
+      const reason = recent.filter((l) => /error|fail|invalid|unknown|missing|wrong|corrupt/i.test(l)).slice(-2);
+      // node-llama-cpp reads the GGUF header in JS first; a garbled header fails there with a TypeError.
+      const what = err instanceof TypeError ? `invalid GGUF metadata (${err.message})` : (err as Error).message;
       throw new ModelLoadError(
-        `cannot load ${opts.modelPath}: ${(err as Error).message}${reason.length ? ` (llama.cpp: ${reason.join("; ")})` : ""}`,
+        `cannot load ${opts.modelPath}: ${what}${reason.length ? ` (llama.cpp: ${reason.join("; ")})` : ""}`,
         { cause: err },
       );
     }

@@ -1,16 +1,28 @@
 /**
  * Finds OpenAI `stop` sequences in generated text as it streams. Matching happens on decoded text, not
  * tokens, so a sequence that spans tokens or starts inside one (" out" where the token is "▁out") still
- * stops generation. Text that could be the start of a stop sequence is held back until it is known not
- * to be one, so a streamed response never shows part of a stop sequence.
+ * stops generation. Only text that could still become a stop sequence (an ending that is the beginning
+ * of one) is held back, so a streamed response never shows part of a stop sequence and is otherwise not
+ * delayed.
  */
 export class StopMatcher {
   private pending = "";
-  private readonly hold: number;
   stopped = false;
 
-  constructor(private readonly stops: readonly string[]) {
-    this.hold = Math.max(0, ...stops.map((s) => s.length - 1));
+  constructor(private readonly stops: readonly string[]) {}
+
+  /** Length of the longest end of `text` that is the beginning of some stop sequence. */
+  private partialMatch(text: string): number {
+    let longest = 0;
+    for (const s of this.stops) {
+      for (let k = Math.min(s.length - 1, text.length); k > longest; k--) {
+        if (text.endsWith(s.slice(0, k))) {
+          longest = k;
+          break;
+        }
+      }
+    }
+    return longest;
   }
 
   /** Adds generated text; returns the text that is now safe to emit. */
@@ -28,7 +40,7 @@ export class StopMatcher {
       this.pending = "";
       return out;
     }
-    let safe = this.pending.length - this.hold;
+    let safe = this.pending.length - this.partialMatch(this.pending);
     // Never split a surrogate pair between two emitted chunks.
     if (safe > 0 && isHighSurrogate(this.pending.charCodeAt(safe - 1))) safe--;
     if (safe <= 0) return "";

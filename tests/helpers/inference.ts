@@ -72,3 +72,9 @@ export function chat(content: string, extra: Record<string, unknown> = {}) {
 export function completion(prompt: string, extra: Record<string, unknown> = {}) {
   return { model: "tiny-42", prompt, max_tokens: 8, temperature: 0, ...extra };
 }
+
+/** A response body as JSON, for assertions on its shape. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function json(res: Response): Promise<any> {
+  return res.json();
+}

@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import { StopMatcher } from "../../../src/inference/stop-matcher.js";
+
+function run(stops: string[], chunks: string[]) {
+  const m = new StopMatcher(stops);
+  const emitted = chunks.map((c) => m.push(c));
+  return { emitted, tail: m.flush(), stopped: m.stopped };
+}
+
+describe("StopMatcher", () => {
+  it.each([
+    { name: "no stops passes text through", stops: [], chunks: ["a", "b"], text: "ab", stopped: false },
+    { name: "stop inside one chunk", stops: ["X"], chunks: ["abXcd"], text: "ab", stopped: true },
+    {
+      name: "stop spanning chunks",
+      stops: [" out"],
+      chunks: ["Z", " o", "ut more"],
+      text: "Z",
+      stopped: true,
+    },
+    {
+      name: "earliest of several stops wins",
+      stops: ["cd", "b"],
+      chunks: ["abcd"],
+      text: "a",
+      stopped: true,
+    },
+    {
+      name: "near-miss is released at the end",
+      stops: ["xyz"],
+      chunks: ["ab", "xy"],
+      text: "abxy",
+      stopped: false,
+    },
+  ])("$name", ({ stops, chunks, text, stopped }) => {
+    const r = run(stops, chunks);
+    expect(r.emitted.join("") + r.tail).toBe(text);
+    expect(r.stopped).toBe(stopped);
+  });
+
+  it("never emits part of a stop sequence while streaming", () => {
+    const m = new StopMatcher(["END"]);
+    expect(m.push("abc E")).toBe("abc ");
+    expect(m.push("N")).toBe("");
+    expect(m.push("x")).toBe("ENx");
+    expect(m.push(" EN")).toBe(" ");
+    expect(m.push("D!")).toBe("");
+    expect(m.stopped).toBe(true);
+    expect(m.push("more")).toBe("");
+  });
+
+  it("does not split a surrogate pair", () => {
+    // The stop begins with the high surrogate of 😀, so the pair's first half could start a match.
+    const m = new StopMatcher(["\ud83d\ude01"]);
+    const out = m.push("a😀");
+    expect(out).toBe("a😀");
+    expect(m.push("\ud83d")).toBe("");
+    expect(m.flush()).toBe("\ud83d");
+  });
+});
