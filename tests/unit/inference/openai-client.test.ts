@@ -28,7 +28,7 @@ describe("openai client", () => {
         { role: "system", content: "be brief" },
         { role: "user", content: "hello" },
       ],
-      max_tokens: 6,
+      max_completion_tokens: 6,
       temperature: 0,
     });
     expect(r.choices[0]?.finish_reason).toBe("length");
@@ -39,7 +39,7 @@ describe("openai client", () => {
     const stream = await client.chat.completions.create({
       model: "tiny-42",
       messages: [{ role: "user", content: "hello" }],
-      max_tokens: 6,
+      max_completion_tokens: 6,
       temperature: 0,
       stream: true,
       stream_options: { include_usage: true },
