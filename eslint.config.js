@@ -25,8 +25,8 @@ export default tseslint.config(
     },
   },
   {
-    // Tests read JSON bodies (typed any) and assert their shape; the assertions are the type check.
-    files: ["tests/**/*.ts"],
+    // Tests and benchmarks read JSON bodies (typed any) and assert or print their shape.
+    files: ["tests/**/*.ts", "scripts/bench/**/*.ts"],
     rules: {
       "@typescript-eslint/no-unsafe-member-access": "off",
       "@typescript-eslint/no-unsafe-assignment": "off",

@@ -138,9 +138,12 @@ export class Engine {
     } catch (err) {
       // llama.cpp's log lines reach JS asynchronously, after the load has already failed.
       await sleep(100);
-      const reason = recent.filter((l) => /error|fail|invalid|unknown|missing|wrong|corrupt/i.test(l)).slice(-2);
+      const reason = recent
+        .filter((l) => /error|fail|invalid|unknown|missing|wrong|corrupt/i.test(l))
+        .slice(-2);
       // node-llama-cpp reads the GGUF header in JS first; a garbled header fails there with a TypeError.
-      const what = err instanceof TypeError ? `invalid GGUF metadata (${err.message})` : (err as Error).message;
+      const what =
+        err instanceof TypeError ? `invalid GGUF metadata (${err.message})` : (err as Error).message;
       throw new ModelLoadError(
         `cannot load ${opts.modelPath}: ${what}${reason.length ? ` (llama.cpp: ${reason.join("; ")})` : ""}`,
         { cause: err },

@@ -77,6 +77,21 @@ function isTransientStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
 }
 
+/**
+ * The Node GCS client takes STORAGE_EMULATOR_HOST from process.env as its API base URL verbatim, while
+ * fake-gcs-server and the Go and Python clients give just the host. We pass the endpoint explicitly
+ * (either form accepted) and hide the variable from the client while it is constructed.
+ */
+function withoutEmulatorVariable<T>(make: () => T): T {
+  const saved = process.env.STORAGE_EMULATOR_HOST;
+  delete process.env.STORAGE_EMULATOR_HOST;
+  try {
+    return make();
+  } finally {
+    if (saved !== undefined) process.env.STORAGE_EMULATOR_HOST = saved;
+  }
+}
+
 /** Opens the remote object as a byte stream. */
 async function openRemote(url: URL, env: NodeJS.ProcessEnv): Promise<Readable> {
   switch (url.protocol) {
@@ -99,6 +114,16 @@ async function openRemote(url: URL, env: NodeJS.ProcessEnv): Promise<Readable> {
       const s3 = new S3Client({
         region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1",
         ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+        // Static keys from the given environment; otherwise the SDK's chain (web identity, instance role).
+        ...(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+          ? {
+              credentials: {
+                accessKeyId: env.AWS_ACCESS_KEY_ID,
+                secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+                ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+              },
+            }
+          : {}),
       });
       try {
         const out = await s3.send(new GetObjectCommand({ Bucket: url.hostname, Key: url.pathname.slice(1) }));
@@ -113,26 +138,14 @@ async function openRemote(url: URL, env: NodeJS.ProcessEnv): Promise<Readable> {
       }
     }
     case "gs:": {
-      // @google-cloud/storage honours STORAGE_EMULATOR_HOST itself.
       const { Storage } = await import("@google-cloud/storage");
-      const file = new Storage().bucket(url.hostname).file(url.pathname.slice(1));
-      const stream = file.createReadStream({ validation: false });
-      // Surface "not found" and auth errors before piping, so they are classified, not half-written.
-      await new Promise<void>((resolvePromise, reject) => {
-        stream.once("response", () => {
-          resolvePromise();
-        });
-        stream.once("error", (err: Error & { code?: number }) => {
-          const status = typeof err.code === "number" ? err.code : 0;
-          reject(
-            new ModelSourceError(
-              `gs get ${url.href}: ${err.message}`,
-              status === 0 || isTransientStatus(status),
-            ),
-          );
-        });
-      });
-      return stream;
+      // Read before hiding the variable: `env` is usually process.env itself.
+      const emulator = env.STORAGE_EMULATOR_HOST?.replace(/\/storage\/v1\/?$/, "");
+      const storage = withoutEmulatorVariable(
+        () => new Storage(emulator ? { apiEndpoint: emulator, projectId: "spillway" } : {}),
+      );
+      // Errors (not found, auth) surface when the stream is piped; download() classifies them.
+      return storage.bucket(url.hostname).file(url.pathname.slice(1)).createReadStream({ validation: false });
     }
     default:
       throw new ModelSourceError(`unsupported model URI scheme '${url.protocol}'`);
@@ -156,9 +169,14 @@ async function download(url: URL, dest: string, opts: ResolveOptions): Promise<s
       await pipeline(body, tap, createWriteStream(tmp, { flags: "wx" }));
     } catch (err) {
       if (err instanceof ModelSourceError) throw err;
+      // Client libraries put the HTTP status in `code` (GCS): 4xx other than 408/429 is final.
+      const status = (err as { code?: unknown }).code;
+      const final = typeof status === "number" && status >= 400 && status < 500 && !isTransientStatus(status);
       throw new ModelSourceError(
-        `download ${url.href} interrupted after ${bytes} bytes: ${(err as Error).message}`,
-        true,
+        final
+          ? `get ${url.href}: HTTP ${status}: ${(err as Error).message}`
+          : `download ${url.href} interrupted after ${bytes} bytes: ${(err as Error).message}`,
+        !final,
       );
     }
     const digest = hash.digest("hex");

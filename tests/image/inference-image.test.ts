@@ -3,22 +3,31 @@ import { promisify } from "node:util";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { podmanEnv } from "../../src/cli/lib/podman.js";
 import { loadTestcontainers } from "../helpers/containers.js";
+import { chat, json } from "../helpers/inference.js";
+import { fixtureModel } from "../helpers/model.js";
 
 const execFileAsync = promisify(execFile);
 
-// The inference server image, built without a registry, starts and answers its liveness probe.
+// The inference server image, built without a registry, serves a model mounted into it.
 describe("inference server image", () => {
   const stops: (() => Promise<unknown>)[] = [];
   afterAll(async () => {
     for (const stop of stops) await stop();
   });
 
-  it("starts as a non-root user and answers /health", async () => {
+  it("runs as a non-root user, turns ready and serves a chat completion", async () => {
     const { LoopbackContainer, Wait } = await loadTestcontainers();
     const container = await new LoopbackContainer(inject("inferenceImage"))
       .withExposedPorts(8080)
-      .withWaitStrategy(Wait.forHttp("/health", 8080).forStatusCode(200))
-      .withStartupTimeout(60_000)
+      .withBindMounts([{ source: fixtureModel(), target: "/models/tiny.gguf", mode: "ro" }])
+      .withEnvironment({
+        SPILLWAY_MODEL: "/models/tiny.gguf",
+        SPILLWAY_PARALLEL: "2",
+        SPILLWAY_CONTEXT_SIZE: "512",
+      })
+      .withTmpFs({ "/var/cache/spillway": "rw" })
+      .withWaitStrategy(Wait.forHttp("/ready", 8080).forStatusCode(200))
+      .withStartupTimeout(90_000)
       .start();
     stops.push(() => container.stop());
 
@@ -28,9 +37,17 @@ describe("inference server image", () => {
     });
     expect(stdout.trim()).toMatch(/^8080\/tcp -> 127\.0\.0\.1:\d+$/);
 
-    const res = await fetch(`http://127.0.0.1:${container.getMappedPort(8080)}/health`);
+    const url = `http://127.0.0.1:${container.getMappedPort(8080)}`;
+    expect(await json(await fetch(`${url}/health`))).toEqual({ status: "ok" });
+    const res = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(chat("hello from a container", { model: "tiny", max_tokens: 5 })),
+    });
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: "ok" });
+    const body = await json(res);
+    expect(body.object).toBe("chat.completion");
+    expect(body.usage.completion_tokens).toBe(5);
 
     const id = await container.exec(["id", "-u"]);
     expect(id.output.trim()).toBe("10001");

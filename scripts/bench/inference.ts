@@ -1,0 +1,249 @@
+/**
+ * npm run bench:inference [-- --runs 3 --tokens 64 --model FILE]
+ *
+ * Measures the inference server against in-process node-llama-cpp generation with the same settings
+ * (the limit through this engine), on the smollm2-135m-shape fixture: aggregate tokens/s and TTFT p50/p95
+ * at concurrency 1, 2, 4, 8, each as a ratio to the baseline; medians over --runs runs, server and
+ * baseline alternating so drift hits both. Also: llama.cpp thread counts in-process, and /health
+ * requests/s with autocannon. Prints a markdown table for BENCHMARKS.md and JSON to --json FILE.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import autocannon from "autocannon";
+import { getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContext, type LlamaModel } from "node-llama-cpp";
+import { writeModel } from "../../tests/fixtures/gguf.js";
+import { repoRoot } from "../../src/cli/lib/paths.js";
+
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: "string", default: "3" },
+    tokens: { type: "string", default: "64" },
+    model: { type: "string" },
+    json: { type: "string" },
+    levels: { type: "string", default: "1,2,4,8" },
+  },
+});
+const RUNS = Number(args.runs);
+const TOKENS = Number(args.tokens);
+const LEVELS = args.levels.split(",").map(Number);
+const PARALLEL = Math.max(...LEVELS);
+const CONTEXT = 512;
+const PORT = 18_500 + Math.floor(Math.random() * 1000);
+const URL_BASE = `http://127.0.0.1:${PORT}`;
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+};
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+interface Sample {
+  tokensPerSecond: number;
+  ttft: number[];
+}
+
+const prompt = (i: number) =>
+  `request ${i}: the model server spills the burst load onto spot nodes when the base is busy`;
+
+/** c concurrent streaming completions against the server; aggregate tokens/s and client-side TTFT. */
+async function serverRound(c: number): Promise<Sample> {
+  const ttft: number[] = [];
+  const started = performance.now();
+  const counts = await Promise.all(
+    Array.from({ length: c }, async (_, i) => {
+      const t0 = performance.now();
+      const res = await fetch(`${URL_BASE}/v1/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          model: "model",
+          prompt: prompt(i),
+          max_tokens: TOKENS,
+          temperature: 0,
+          stream: true,
+          stream_options: { include_usage: true },
+        }),
+      });
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let first = true;
+      let buffer = "";
+      let tokens = 0;
+      for (let r = await reader.read(); !r.done; r = await reader.read()) {
+        if (first) {
+          ttft.push(performance.now() - t0);
+          first = false;
+        }
+        buffer += decoder.decode(r.value, { stream: true });
+      }
+      for (const line of buffer.split("\n\n")) {
+        if (!line.startsWith("data: {")) continue;
+        const usage = (JSON.parse(line.slice(6)) as { usage?: { completion_tokens: number } | null }).usage;
+        if (usage) tokens = usage.completion_tokens;
+      }
+      return tokens;
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return { tokensPerSecond: counts.reduce((a, b) => a + b, 0) / seconds, ttft };
+}
+
+/** The same work in-process: c sequences of one context generating at once. */
+async function baselineRound(model: LlamaModel, context: LlamaContext, c: number): Promise<Sample> {
+  const ttft: number[] = [];
+  const sequences = Array.from({ length: c }, () => context.getSequence());
+  try {
+    const started = performance.now();
+    const counts = await Promise.all(
+      sequences.map(async (sequence, i) => {
+        const completion = new LlamaCompletion({ contextSequence: sequence });
+        const t0 = performance.now();
+        let tokens = 0;
+        await completion.generateCompletion(model.tokenize(prompt(i)), {
+          maxTokens: TOKENS,
+          temperature: 0,
+          repeatPenalty: false,
+          disableContextShift: true,
+          onToken: (t) => {
+            if (tokens === 0) ttft.push(performance.now() - t0);
+            tokens += t.length;
+          },
+        });
+        return tokens;
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    return { tokensPerSecond: counts.reduce((a, b) => a + b, 0) / seconds, ttft };
+  } finally {
+    for (const s of sequences) void s.dispose();
+  }
+}
+
+async function startServer(modelPath: string, threads: number) {
+  const child = spawn(
+    join(repoRoot, "node_modules", ".bin", "tsx"),
+    [join(repoRoot, "src/inference/server.ts"), "--model", modelPath, "--model-id", "model"]
+      .concat(["--port", String(PORT), "--parallel", String(PARALLEL), "--context-size", String(CONTEXT)])
+      .concat(["--threads", String(threads), "--log-level", "warn"]),
+    { stdio: ["ignore", "inherit", "inherit"] },
+  );
+  for (let i = 0; i < 600; i++) {
+    const ok = await fetch(`${URL_BASE}/ready`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok) return child;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  child.kill("SIGKILL");
+  throw new Error("server did not become ready");
+}
+
+async function main() {
+  const modelPath = args.model ?? join(tmpdir(), "spillway-fixtures", "smollm2-135m-shape-42.gguf");
+  if (!existsSync(modelPath)) {
+    mkdirSync(join(tmpdir(), "spillway-fixtures"), { recursive: true });
+    log(`writing the smollm2-135m-shape fixture to ${modelPath}`);
+    writeModel(modelPath, "smollm2-135m-shape");
+  }
+  const cpus = availableParallelism();
+  const llama = await getLlama({ build: "never", gpu: false, logLevel: LlamaLogLevel.error });
+  const model = await llama.loadModel({ modelPath });
+
+  // 1. Threads: in-process, one stream and a batch of 4, 1..cpus threads.
+  const threadRows: { threads: number; c: number; tps: number }[] = [];
+  for (let threads = 1; threads <= cpus; threads++) {
+    const ctx = await model.createContext({ contextSize: CONTEXT * PARALLEL, sequences: PARALLEL, threads });
+    for (const c of [1, 4]) {
+      const tps: number[] = [];
+      for (let r = 0; r < RUNS; r++) tps.push((await baselineRound(model, ctx, c)).tokensPerSecond);
+      threadRows.push({ threads, c, tps: median(tps) });
+      log(`threads=${threads} c=${c}: ${median(tps).toFixed(1)} tok/s`);
+    }
+    await ctx.dispose();
+  }
+  // The server picks its threads itself (threads.ts); the baseline uses the same number.
+  const { chooseThreads } = await import("../../src/inference/threads.js");
+  const threads = chooseThreads({
+    configured: 0,
+    parallel: PARALLEL,
+    embedding: model.embeddingVectorSize,
+    cpus,
+  });
+  log(`server and baseline use ${threads} thread(s)`);
+
+  // 2. Server vs in-process, alternating.
+  const server = await startServer(modelPath, threads);
+  const context = await model.createContext({
+    contextSize: CONTEXT * PARALLEL,
+    sequences: PARALLEL,
+    threads,
+  });
+  const results: Record<number, { server: Sample[]; base: Sample[] }> = {};
+  try {
+    await serverRound(1); // warm the HTTP path
+    for (let r = 0; r < RUNS; r++) {
+      for (const c of LEVELS) {
+        results[c] ??= { server: [], base: [] };
+        results[c].server.push(await serverRound(c));
+        results[c].base.push(await baselineRound(model, context, c));
+        log(
+          `run ${r + 1}/${RUNS} c=${c}: server ${results[c].server.at(-1)!.tokensPerSecond.toFixed(1)} tok/s, in-process ${results[c].base.at(-1)!.tokensPerSecond.toFixed(1)} tok/s`,
+        );
+      }
+    }
+    // 3. /health throughput, bounded in time and connections.
+    const health = await autocannon({ url: `${URL_BASE}/health`, connections: 10, duration: 5 });
+    const rows = LEVELS.map((c) => {
+      const s = results[c]!.server;
+      const b = results[c]!.base;
+      const tps = median(s.map((x) => x.tokensPerSecond));
+      const btps = median(b.map((x) => x.tokensPerSecond));
+      const p50 = median(s.map((x) => percentile(x.ttft, 50)));
+      const p95 = median(s.map((x) => percentile(x.ttft, 95)));
+      const bp50 = median(b.map((x) => percentile(x.ttft, 50)));
+      const bp95 = median(b.map((x) => percentile(x.ttft, 95)));
+      return { c, tps, btps, ratio: tps / btps, p50, p95, bp50, bp95, overhead: p50 - bp50 };
+    });
+    const one = rows.find((r) => r.c === 1);
+    const four = rows.find((r) => r.c === 4);
+    const lines = [
+      `model: smollm2-135m-shape fixture (F16, ${model.embeddingVectorSize} embd), ${TOKENS} tokens per request, temperature 0,` +
+        ` context ${CONTEXT}/slot, ${PARALLEL} slots, ${threads} thread(s), median of ${RUNS} runs, ${cpus} CPUs`,
+      "",
+      "| concurrency | server tok/s | in-process tok/s | ratio | TTFT p50 server / in-process (ms) | TTFT p95 server / in-process (ms) | TTFT p50 overhead (ms) |",
+      "| --- | --- | --- | --- | --- | --- | --- |",
+      ...rows.map(
+        (r) =>
+          `| ${r.c} | ${r.tps.toFixed(1)} | ${r.btps.toFixed(1)} | ${r.ratio.toFixed(3)} | ${r.p50.toFixed(1)} / ${r.bp50.toFixed(1)} | ${r.p95.toFixed(1)} / ${r.bp95.toFixed(1)} | ${r.overhead.toFixed(1)} |`,
+      ),
+      "",
+      one && four ? `aggregate at 4 vs 1 (server): ${(four.tps / one.tps).toFixed(2)}x` : "",
+      `/health: ${Math.round(health.requests.average)} requests/s (autocannon, 10 connections, 5 s; p99 latency ${health.latency.p99} ms)`,
+      "",
+      "| threads | in-process tok/s, 1 stream | in-process tok/s, 4 streams |",
+      "| --- | --- | --- |",
+      ...Array.from({ length: cpus }, (_, i) => i + 1).map(
+        (t) =>
+          `| ${t} | ${threadRows.find((r) => r.threads === t && r.c === 1)!.tps.toFixed(1)} | ${threadRows.find((r) => r.threads === t && r.c === 4)!.tps.toFixed(1)} |`,
+      ),
+    ];
+    process.stdout.write(`${lines.join("\n")}\n`);
+    if (args.json)
+      writeFileSync(args.json, JSON.stringify({ rows, threadRows, health: health.requests }, null, 2));
+  } finally {
+    server.kill("SIGTERM");
+    await context.dispose();
+    await model.dispose();
+  }
+}
+
+await main();
