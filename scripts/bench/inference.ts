@@ -16,6 +16,7 @@ import autocannon from "autocannon";
 import { getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContext, type LlamaModel } from "node-llama-cpp";
 import { writeModel } from "../../tests/fixtures/gguf.js";
 import { repoRoot } from "../../src/cli/lib/paths.js";
+import { threadsFollowBatch } from "../../src/inference/batch-threads.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -158,35 +159,42 @@ async function main() {
   const llama = await getLlama({ build: "never", gpu: false, logLevel: LlamaLogLevel.error });
   const model = await llama.loadModel({ modelPath });
 
-  // 1. Threads: in-process, one stream and a batch of 4, 1..cpus threads.
-  const threadRows: { threads: number; c: number; tps: number }[] = [];
-  for (let threads = 1; threads <= cpus; threads++) {
-    const ctx = await model.createContext({ contextSize: CONTEXT * PARALLEL, sequences: PARALLEL, threads });
+  // 1. Threads: in-process, one stream and a batch of 4: a fixed 1..cpus threads, and all cores with
+  // single-token steps on one thread (what the server does for models this size).
+  const threadModes = [...Array.from({ length: cpus }, (_, i) => `${i + 1}`), `${cpus}, per batch`];
+  const threadRows: { mode: string; c: number; tps: number }[] = [];
+  for (const mode of threadModes) {
+    const ctx = await model.createContext({
+      contextSize: CONTEXT * PARALLEL,
+      sequences: PARALLEL,
+      threads: parseInt(mode, 10),
+    });
+    if (mode.endsWith("per batch")) threadsFollowBatch(ctx);
     for (const c of [1, 4]) {
       const tps: number[] = [];
       for (let r = 0; r < RUNS; r++) tps.push((await baselineRound(model, ctx, c)).tokensPerSecond);
-      threadRows.push({ threads, c, tps: median(tps) });
-      log(`threads=${threads} c=${c}: ${median(tps).toFixed(1)} tok/s`);
+      threadRows.push({ mode, c, tps: median(tps) });
+      log(`threads=${mode} c=${c}: ${median(tps).toFixed(1)} tok/s`);
     }
     await ctx.dispose();
   }
-  // The server picks its threads itself (threads.ts); the baseline uses the same number.
+  // The server picks its threads itself (threads.ts, --threads 0); the baseline does the same.
   const { chooseThreads } = await import("../../src/inference/threads.js");
-  const threads = chooseThreads({
+  const { threads, followBatch } = chooseThreads({
     configured: 0,
-    parallel: PARALLEL,
     embedding: model.embeddingVectorSize,
     cpus,
   });
-  log(`server and baseline use ${threads} thread(s)`);
+  log(`server and baseline use ${threads} thread(s)${followBatch ? ", one for single-token steps" : ""}`);
 
   // 2. Server vs in-process, alternating.
-  const server = await startServer(modelPath, threads);
+  const server = await startServer(modelPath, 0);
   const context = await model.createContext({
     contextSize: CONTEXT * PARALLEL,
     sequences: PARALLEL,
     threads,
   });
+  if (followBatch) threadsFollowBatch(context);
   const results: Record<number, { server: Sample[]; base: Sample[] }> = {};
   try {
     await serverRound(1); // warm the HTTP path
@@ -217,7 +225,7 @@ async function main() {
     const four = rows.find((r) => r.c === 4);
     const lines = [
       `model: smollm2-135m-shape fixture (F16, ${model.embeddingVectorSize} embd), ${TOKENS} tokens per request, temperature 0,` +
-        ` context ${CONTEXT}/slot, ${PARALLEL} slots, ${threads} thread(s), median of ${RUNS} runs, ${cpus} CPUs`,
+        ` context ${CONTEXT}/slot, ${PARALLEL} slots, ${threads} thread(s)${followBatch ? " (1 for single-token steps)" : ""}, median of ${RUNS} runs, ${cpus} CPUs`,
       "",
       "| concurrency | server tok/s | in-process tok/s | ratio | TTFT p50 server / in-process (ms) | TTFT p95 server / in-process (ms) | TTFT p50 overhead (ms) |",
       "| --- | --- | --- | --- | --- | --- | --- |",
@@ -229,11 +237,11 @@ async function main() {
       one && four ? `aggregate at 4 vs 1 (server): ${(four.tps / one.tps).toFixed(2)}x` : "",
       `/health: ${Math.round(health.requests.average)} requests/s (autocannon, 10 connections, 5 s; p99 latency ${health.latency.p99} ms)`,
       "",
-      "| threads | in-process tok/s, 1 stream | in-process tok/s, 4 streams |",
+      "| llama.cpp threads | in-process tok/s, 1 stream | in-process tok/s, 4 streams |",
       "| --- | --- | --- |",
-      ...Array.from({ length: cpus }, (_, i) => i + 1).map(
-        (t) =>
-          `| ${t} | ${threadRows.find((r) => r.threads === t && r.c === 1)!.tps.toFixed(1)} | ${threadRows.find((r) => r.threads === t && r.c === 4)!.tps.toFixed(1)} |`,
+      ...threadModes.map(
+        (m) =>
+          `| ${m} | ${threadRows.find((r) => r.mode === m && r.c === 1)!.tps.toFixed(1)} | ${threadRows.find((r) => r.mode === m && r.c === 4)!.tps.toFixed(1)} |`,
       ),
     ];
     process.stdout.write(`${lines.join("\n")}\n`);

@@ -71,6 +71,7 @@ export function usage(): string {
 
 /** Builds and validates the config; throws ConfigError naming the flag and variable at fault. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
+  if (argv.includes("--help") || argv.includes("-h")) throw new ConfigError(usage());
   let values: Record<string, string | undefined>;
   try {
     values = parseArgs({

@@ -16,6 +16,7 @@ import {
 } from "node-llama-cpp";
 import { errors } from "./errors.js";
 import { SlotPool } from "./slots.js";
+import { threadsFollowBatch } from "./batch-threads.js";
 import { StopMatcher } from "./stop-matcher.js";
 import { chooseThreads } from "./threads.js";
 
@@ -149,9 +150,8 @@ export class Engine {
         { cause: err },
       );
     }
-    const threads = chooseThreads({
+    const { threads, followBatch } = chooseThreads({
       configured: opts.threads,
-      parallel: opts.parallel,
       embedding: model.embeddingVectorSize,
       cpus: availableParallelism(),
     });
@@ -161,6 +161,7 @@ export class Engine {
       batchSize: opts.batchSize,
       threads,
     });
+    const threadsFollowingBatch = followBatch && threadsFollowBatch(context);
     const slots = Array.from({ length: opts.parallel }, (_, id) => {
       const sequence = context.getSequence();
       return { id, sequence, completion: new LlamaCompletion({ contextSequence: sequence }) };
@@ -173,6 +174,7 @@ export class Engine {
       contextSize: opts.contextSize,
       parallel: opts.parallel,
       threads,
+      threadsFollowingBatch,
       chatWrapper: chatWrapper.wrapperName,
       gpu: llama.gpu,
     });

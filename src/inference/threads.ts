@@ -1,19 +1,16 @@
 /**
- * How many CPU threads llama.cpp gets when the config leaves it to us (threads = 0).
+ * How many CPU threads llama.cpp gets when the config leaves it to us (threads = 0), and whether the
+ * count follows each batch (batch-threads.ts).
  *
- * Measured on 2 cores (BENCHMARKS.md): thread start-up and synchronisation cost more than they save when
- * a decode step is small, i.e. for small models or a single stream; a batched decode of a real model
- * has enough work per step to use every core. So: one thread for small models or one slot, otherwise
- * all cores.
+ * Measured on 2 cores (BENCHMARKS.md): thread hand-off costs more than it saves when a decode step is
+ * small. For small models every step is small: one thread. For larger ones a prompt or several streams
+ * decoding together use every core, while a step of one stream's single token runs on one thread.
  */
-export function chooseThreads(opts: {
-  configured: number;
-  parallel: number;
-  embedding: number;
-  cpus: number;
-}): number {
-  if (opts.configured > 0) return opts.configured;
-  const smallModel = opts.embedding < 512;
-  if (smallModel || opts.parallel === 1) return 1;
-  return Math.max(1, opts.cpus);
+export function chooseThreads(opts: { configured: number; embedding: number; cpus: number }): {
+  threads: number;
+  followBatch: boolean;
+} {
+  if (opts.configured > 0) return { threads: opts.configured, followBatch: false };
+  if (opts.embedding < 512 || opts.cpus === 1) return { threads: 1, followBatch: false };
+  return { threads: opts.cpus, followBatch: true };
 }

@@ -39,11 +39,23 @@ describe("inference config", () => {
 
 describe("thread choice", () => {
   it.each([
-    [{ configured: 3, parallel: 4, embedding: 4096, cpus: 2 }, 3],
-    [{ configured: 0, parallel: 4, embedding: 64, cpus: 8 }, 1],
-    [{ configured: 0, parallel: 1, embedding: 4096, cpus: 8 }, 1],
-    [{ configured: 0, parallel: 4, embedding: 576, cpus: 2 }, 2],
-  ])("%j → %i", (opts, threads) => {
-    expect(chooseThreads(opts)).toBe(threads);
+    [
+      { configured: 3, embedding: 4096, cpus: 2 },
+      { threads: 3, followBatch: false },
+    ],
+    [
+      { configured: 0, embedding: 64, cpus: 8 },
+      { threads: 1, followBatch: false },
+    ],
+    [
+      { configured: 0, embedding: 576, cpus: 2 },
+      { threads: 2, followBatch: true },
+    ],
+    [
+      { configured: 0, embedding: 4096, cpus: 1 },
+      { threads: 1, followBatch: false },
+    ],
+  ])("%j → %j", (opts, choice) => {
+    expect(chooseThreads(opts)).toEqual(choice);
   });
 });
