@@ -55,7 +55,7 @@ const prompt = (i: number) =>
   `request ${i}: the model server spills the burst load onto spot nodes when the base is busy`;
 
 /** c concurrent streaming completions against the server; aggregate tokens/s and client-side TTFT. */
-async function serverRound(c: number): Promise<Sample> {
+async function serverRound(c: number, maxTokens = TOKENS): Promise<Sample> {
   const ttft: number[] = [];
   const started = performance.now();
   const counts = await Promise.all(
@@ -67,7 +67,7 @@ async function serverRound(c: number): Promise<Sample> {
         body: JSON.stringify({
           model: "model",
           prompt: prompt(i),
-          max_tokens: TOKENS,
+          max_tokens: maxTokens,
           temperature: 0,
           stream: true,
           stream_options: { include_usage: true },
@@ -98,7 +98,12 @@ async function serverRound(c: number): Promise<Sample> {
 }
 
 /** The same work in-process: c sequences of one context generating at once. */
-async function baselineRound(model: LlamaModel, context: LlamaContext, c: number): Promise<Sample> {
+async function baselineRound(
+  model: LlamaModel,
+  context: LlamaContext,
+  c: number,
+  maxTokens = TOKENS,
+): Promise<Sample> {
   const ttft: number[] = [];
   const sequences = Array.from({ length: c }, () => context.getSequence());
   try {
@@ -108,14 +113,19 @@ async function baselineRound(model: LlamaModel, context: LlamaContext, c: number
         const completion = new LlamaCompletion({ contextSequence: sequence });
         const t0 = performance.now();
         let tokens = 0;
+        let sawText = false;
         await completion.generateCompletion(model.tokenize(prompt(i)), {
-          maxTokens: TOKENS,
+          maxTokens,
           temperature: 0,
           repeatPenalty: false,
           disableContextShift: true,
           onToken: (t) => {
-            if (tokens === 0) ttft.push(performance.now() - t0);
             tokens += t.length;
+          },
+          // What a client sees first is text, as with the server's first SSE event.
+          onTextChunk: () => {
+            if (!sawText) ttft.push(performance.now() - t0);
+            sawText = true;
           },
         });
         return tokens;
@@ -208,7 +218,19 @@ async function main() {
         );
       }
     }
-    // 3. /health throughput, bounded in time and connections.
+    // 3. TTFT overhead: single requests one at a time, server and in-process interleaved.
+    const ttftServer: number[] = [];
+    const ttftBase: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      ttftServer.push(...(await serverRound(1, 4)).ttft);
+      ttftBase.push(...(await baselineRound(model, context, 1, 4)).ttft);
+    }
+    const ttftOverhead = { server: percentile(ttftServer, 50), base: percentile(ttftBase, 50) };
+    log(
+      `TTFT p50 single requests: server ${ttftOverhead.server.toFixed(1)} ms, in-process ${ttftOverhead.base.toFixed(1)} ms`,
+    );
+
+    // 4. /health throughput, bounded in time and connections.
     const health = await autocannon({ url: `${URL_BASE}/health`, connections: 10, duration: 5 });
     const rows = LEVELS.map((c) => {
       const s = results[c]!.server;
@@ -235,6 +257,7 @@ async function main() {
       ),
       "",
       one && four ? `aggregate at 4 vs 1 (server): ${(four.tps / one.tps).toFixed(2)}x` : "",
+      `TTFT p50 of 20 single requests (4 tokens each), interleaved: server ${ttftOverhead.server.toFixed(1)} ms, in-process ${ttftOverhead.base.toFixed(1)} ms, overhead ${(ttftOverhead.server - ttftOverhead.base).toFixed(1)} ms`,
       `/health: ${Math.round(health.requests.average)} requests/s (autocannon, 10 connections, 5 s; p99 latency ${health.latency.p99} ms)`,
       "",
       "| llama.cpp threads | in-process tok/s, 1 stream | in-process tok/s, 4 streams |",

@@ -243,15 +243,18 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
     log(`removing stale state in ${stateDir} from a run that was not stopped`);
     await down({ stateDir });
   }
+  // Ports first, so a conflict leaves nothing behind.
+  for (const p of components(stateDir, loadPki(join(stateDir, "pki")))) {
+    for (const port of p.ports) {
+      await assertPortsFree(
+        p.name,
+        [port],
+        `stop the process listening there (\`ss -ltnp 'sport = :${port}'\`), or \`npm run cluster:down\` if it is an earlier local cluster`,
+      );
+    }
+  }
   const pki = createPki(join(stateDir, "pki"), SERVER_SANS);
   const procs = components(stateDir, pki);
-  for (const p of procs) {
-    await assertPortsFree(
-      p.name,
-      p.ports,
-      "stop the process using it (`ss -ltnp | grep PORT`), or `npm run cluster:down` if it is an earlier local cluster",
-    );
-  }
   writeFileSync(cluster.kubeconfig, kubeconfig(cluster.server, pki, "admin"));
   for (const name of ["kube-controller-manager", "kube-scheduler", "kwok"]) {
     writeFileSync(join(stateDir, `${name}.kubeconfig`), kubeconfig(cluster.server, pki, name));
