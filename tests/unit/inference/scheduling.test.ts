@@ -111,7 +111,10 @@ describe("scheduling", () => {
     server = await startServer({ parallel: 1, contextSize: 4096, requestTimeoutSeconds: 1 });
     const url = await listen(server);
     const started = Date.now();
-    const res = await postJson(`${url}/v1/completions`, completion("a very long story", { max_tokens: 4000 }));
+    const res = await postJson(
+      `${url}/v1/completions`,
+      completion("a very long story", { max_tokens: 4000 }),
+    );
     expect(res.status).toBe(503);
     expect((await json(res)).error).toMatchObject({ code: "timeout", type: "service_unavailable" });
     expect(Date.now() - started).toBeLessThan(5000);
