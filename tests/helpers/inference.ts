@@ -74,7 +74,6 @@ export function completion(prompt: string, extra: Record<string, unknown> = {}) 
 }
 
 /** A response body as JSON, for assertions on its shape. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function json(res: Response): Promise<any> {
   return res.json();
 }

@@ -1,0 +1,212 @@
+import { API_VERSION } from "../api/common.js";
+import type { InferenceModel } from "../api/inference-model.js";
+
+/**
+ * The desired state of one InferenceModel, as a pure function: no I/O, so it is table-tested and the
+ * apply layer stays thin. Everything it returns is server-side applied with field manager `spillway` and
+ * owned by the model, so deleting the model garbage-collects it.
+ */
+
+export const FIELD_MANAGER = "spillway";
+export const SERVER_PORT = 8080;
+export const MODEL_LABEL = "spillway.dev/model";
+export const TIER_LABEL = "spillway.dev/tier";
+export const SPOT_TAINT_KEY = "spillway.dev/spot";
+const CACHE_DIR = "/var/cache/spillway";
+
+export interface PlanConfig {
+  /** Image for models that do not name one. */
+  defaultImage: string;
+  /** Seconds an in-flight request may take to finish after SIGTERM. */
+  drainGraceSeconds: number;
+  /** Size limit of the per-pod model cache volume. */
+  modelCacheSize: string;
+}
+
+/** Replicas per tier: base from the spec (the autoscaler moves it within [min, max]), burst 0 until then. */
+export interface Scale {
+  base: number;
+  burst: number;
+}
+
+export type Tier = "base" | "burst";
+
+// The Kubernetes objects are plain JSON: what the planner returns is exactly what is applied.
+export type KubeObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; labels: Record<string, string>; ownerReferences: unknown[] };
+} & Record<string, unknown>;
+
+export const names = {
+  deployment: (model: string, tier: Tier) => `${model}-${tier}`,
+  service: (model: string) => model,
+  pdb: (model: string) => model,
+};
+
+export function endpoint(model: InferenceModel): string {
+  return `http://${names.service(model.metadata.name)}.${model.metadata.namespace}.svc:${SERVER_PORT}/v1`;
+}
+
+function labels(model: InferenceModel, tier?: Tier): Record<string, string> {
+  return {
+    "app.kubernetes.io/name": "spillway-inference",
+    "app.kubernetes.io/instance": model.metadata.name,
+    "app.kubernetes.io/managed-by": "spillway",
+    [MODEL_LABEL]: model.metadata.name,
+    ...(tier ? { [TIER_LABEL]: tier } : {}),
+  };
+}
+
+function ownerReference(model: InferenceModel) {
+  return {
+    apiVersion: API_VERSION,
+    kind: "InferenceModel",
+    name: model.metadata.name,
+    uid: model.metadata.uid,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+/** The server's configuration, as the environment variables it reads (src/inference/config.ts). */
+function serverEnv(model: InferenceModel, config: PlanConfig) {
+  const { model: m, server } = model.spec;
+  const env: Record<string, unknown>[] = [
+    { name: "SPILLWAY_MODEL", value: m.uri },
+    { name: "SPILLWAY_MODEL_ID", value: model.metadata.name },
+    { name: "SPILLWAY_CONTEXT_SIZE", value: String(m.contextSize) },
+    { name: "SPILLWAY_PARALLEL", value: String(server.parallel) },
+    { name: "SPILLWAY_HOST", value: "0.0.0.0" },
+    { name: "SPILLWAY_PORT", value: String(SERVER_PORT) },
+    { name: "SPILLWAY_CACHE_DIR", value: CACHE_DIR },
+    { name: "SPILLWAY_DRAIN_GRACE_SECONDS", value: String(config.drainGraceSeconds) },
+  ];
+  if (m.sha256) env.push({ name: "SPILLWAY_MODEL_SHA256", value: m.sha256 });
+  if (server.threads !== undefined) env.push({ name: "SPILLWAY_THREADS", value: String(server.threads) });
+  if (server.apiKeySecretRef) {
+    env.push({
+      name: "SPILLWAY_API_KEY",
+      valueFrom: { secretKeyRef: { name: server.apiKeySecretRef.name, key: server.apiKeySecretRef.key } },
+    });
+  }
+  for (const e of server.env ?? []) env.push({ name: e.name, value: e.value });
+  return env;
+}
+
+const DEFAULT_RESOURCES = { requests: { cpu: "1", memory: "1Gi" }, limits: { memory: "2Gi" } };
+
+function podTemplate(model: InferenceModel, tier: Tier, config: PlanConfig) {
+  const tierTerm = { matchExpressions: [{ key: TIER_LABEL, operator: "In", values: [tier] }] };
+  return {
+    metadata: { labels: labels(model, tier) },
+    spec: {
+      automountServiceAccountToken: false,
+      // Drain: the server stops taking work on SIGTERM and finishes what it has; preStop first gives
+      // endpoints time to drop the pod, so no new request races the shutdown.
+      terminationGracePeriodSeconds: config.drainGraceSeconds + 15,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 10001,
+        runAsGroup: 10001,
+        fsGroup: 10001,
+        seccompProfile: { type: "RuntimeDefault" },
+      },
+      affinity: {
+        nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [tierTerm] } },
+      },
+      ...(tier === "burst"
+        ? { tolerations: [{ key: SPOT_TAINT_KEY, operator: "Equal", value: "true", effect: "NoSchedule" }] }
+        : {}),
+      containers: [
+        {
+          name: "server",
+          image: model.spec.server.image ?? config.defaultImage,
+          ports: [{ name: "http", containerPort: SERVER_PORT, protocol: "TCP" }],
+          env: serverEnv(model, config),
+          resources: model.spec.server.resources ?? DEFAULT_RESOURCES,
+          readinessProbe: {
+            httpGet: { path: "/ready", port: "http" },
+            periodSeconds: 5,
+            failureThreshold: 2,
+          },
+          livenessProbe: {
+            httpGet: { path: "/health", port: "http" },
+            periodSeconds: 10,
+            failureThreshold: 3,
+          },
+          lifecycle: { preStop: { sleep: { seconds: 5 } } },
+          securityContext: {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ["ALL"] },
+          },
+          volumeMounts: [
+            { name: "model-cache", mountPath: CACHE_DIR },
+            { name: "tmp", mountPath: "/tmp" },
+          ],
+        },
+      ],
+      volumes: [
+        { name: "model-cache", emptyDir: { sizeLimit: config.modelCacheSize } },
+        { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
+      ],
+    },
+  };
+}
+
+function deployment(model: InferenceModel, tier: Tier, replicas: number, config: PlanConfig): KubeObject {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: {
+      name: names.deployment(model.metadata.name, tier),
+      namespace: model.metadata.namespace,
+      labels: labels(model, tier),
+      ownerReferences: [ownerReference(model)],
+    },
+    spec: {
+      replicas,
+      revisionHistoryLimit: 3,
+      selector: { matchLabels: { [MODEL_LABEL]: model.metadata.name, [TIER_LABEL]: tier } },
+      // Capacity first: a new replica must be ready before an old one goes.
+      strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+      template: podTemplate(model, tier, config),
+    },
+  };
+}
+
+/** Objects to apply for the model at the given scale. */
+export function plan(model: InferenceModel, scale: Scale, config: PlanConfig): KubeObject[] {
+  const meta = (name: string) => ({
+    name,
+    namespace: model.metadata.namespace,
+    labels: labels(model),
+    ownerReferences: [ownerReference(model)],
+  });
+  return [
+    deployment(model, "base", scale.base, config),
+    deployment(model, "burst", scale.burst, config),
+    {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: meta(names.service(model.metadata.name)),
+      spec: {
+        type: "ClusterIP",
+        selector: { [MODEL_LABEL]: model.metadata.name },
+        ports: [{ name: "http", port: SERVER_PORT, targetPort: "http", protocol: "TCP" }],
+      },
+    },
+    {
+      apiVersion: "policy/v1",
+      kind: "PodDisruptionBudget",
+      metadata: meta(names.pdb(model.metadata.name)),
+      spec: { maxUnavailable: 1, selector: { matchLabels: { [MODEL_LABEL]: model.metadata.name } } },
+    },
+  ];
+}
+
+/** The scale the spec asks for before any load is known: base at its minimum, no burst. */
+export function initialScale(model: InferenceModel): Scale {
+  return { base: model.spec.replicas.base.min, burst: 0 };
+}

@@ -1,0 +1,115 @@
+import type { Condition } from "../api/common.js";
+import type { InferenceModel, InferenceModelStatus } from "../api/inference-model.js";
+import { endpoint, type Scale, type Tier } from "./plan.js";
+
+/**
+ * Status of an InferenceModel from what is observed, as a pure function. Conditions follow Kubernetes
+ * conventions: one per type, `lastTransitionTime` changes only when the status flips.
+ */
+
+/** What the status needs to know of one tier's Deployment. */
+export interface ObservedDeployment {
+  replicas: number;
+  readyReplicas: number;
+  updatedReplicas: number;
+  /** The Deployment controller has seen the latest spec. */
+  upToDate: boolean;
+  /** Progressing=False with ProgressDeadlineExceeded, or a ReplicaFailure condition. */
+  failure?: { reason: string; message: string } | undefined;
+}
+
+export type Observed = Partial<Record<Tier, ObservedDeployment>>;
+
+type Check = (input: {
+  model: InferenceModel;
+  observed: Observed;
+  scale: Scale;
+}) => { failed: false } | { failed: true; reason: string; message: string };
+
+/** Readiness, in order: the first check that fails names the reason. */
+const READY_CHECKS: Check[] = [
+  ({ observed }) =>
+    observed.base
+      ? { failed: false }
+      : { failed: true, reason: "DeploymentMissing", message: "the base Deployment does not exist yet" },
+  ({ observed }) => {
+    const f = observed.base?.failure;
+    return f
+      ? { failed: true, reason: f.reason, message: `base Deployment: ${f.message}` }
+      : { failed: false };
+  },
+  ({ observed, scale }) => {
+    const ready = observed.base?.readyReplicas ?? 0;
+    const want = Math.max(1, scale.base);
+    return ready >= want
+      ? { failed: false }
+      : { failed: true, reason: "BaseNotReady", message: `${ready}/${want} base replicas ready` };
+  },
+];
+
+export function setCondition(
+  existing: Condition[],
+  next: Omit<Condition, "lastTransitionTime">,
+  now: string,
+): Condition[] {
+  const prev = existing.find((c) => c.type === next.type);
+  const lastTransitionTime = prev && prev.status === next.status ? prev.lastTransitionTime : now;
+  const condition = { ...next, lastTransitionTime };
+  return prev ? existing.map((c) => (c.type === next.type ? condition : c)) : [...existing, condition];
+}
+
+function summary(ready: number, desired: number) {
+  return { desired, ready, summary: `${ready}/${desired}` };
+}
+
+export function computeStatus(
+  model: InferenceModel,
+  observed: Observed,
+  scale: Scale,
+  now: string,
+): InferenceModelStatus {
+  const generation = model.metadata.generation;
+  const input = { model, observed, scale };
+  let conditions = model.status?.conditions ?? [];
+  const set = (type: string, status: Condition["status"], reason: string, message: string) => {
+    conditions = setCondition(
+      conditions,
+      { type, status, reason, message, observedGeneration: generation },
+      now,
+    );
+  };
+
+  const failed = READY_CHECKS.map((c) => c(input)).find((r) => r.failed);
+  const baseReady = observed.base?.readyReplicas ?? 0;
+  if (failed?.failed) set("Ready", "False", failed.reason, failed.message);
+  else set("Ready", "True", "Serving", `${baseReady}/${scale.base} base replicas ready`);
+
+  const rolling = (["base", "burst"] as const).filter((t) => {
+    const d = observed[t];
+    return d && (!d.upToDate || d.updatedReplicas < d.replicas || d.readyReplicas < d.replicas);
+  });
+  if (rolling.length) set("Progressing", "True", "RollingOut", `rolling out: ${rolling.join(", ")}`);
+  else set("Progressing", "False", "Stable", "all replicas are up to date");
+
+  const failures = (["base", "burst"] as const).flatMap((t) => {
+    const f = observed[t]?.failure;
+    return f ? [`${t}: ${f.message}`] : [];
+  });
+  if (failures.length) set("Degraded", "True", "DeploymentFailing", failures.join("; "));
+  else set("Degraded", "False", "AsExpected", "no failures");
+
+  if (scale.burst > 0)
+    set("Bursting", "True", "LoadAboveBase", `${scale.burst} burst replicas on spot capacity`);
+  else set("Bursting", "False", "BaseOnly", "all replicas on the base tier");
+
+  return {
+    observedGeneration: generation,
+    conditions,
+    replicas: {
+      base: summary(baseReady, scale.base),
+      burst: summary(observed.burst?.readyReplicas ?? 0, scale.burst),
+    },
+    endpoint: endpoint(model),
+    ...(model.spec.model.sha256 ? { modelDigest: `sha256:${model.spec.model.sha256}` } : {}),
+  };
+}
