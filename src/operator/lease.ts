@@ -18,10 +18,20 @@ export interface LeaseOptions {
   onStoppedLeading: () => Promise<void>;
 }
 
+/**
+ * Lease times are MicroTime: the API server wants six fractional digits, and the client would send a
+ * Date with three. A string goes through its serializer unchanged.
+ */
+function microTime(d: Date | string | undefined = new Date()): Date {
+  const iso = new Date(d).toISOString();
+  return iso.replace(/\.(\d{3})Z$/, ".$1000Z") as unknown as Date;
+}
+
 export class LeaderElector {
   private readonly api: CoordinationV1Api;
   private timer: NodeJS.Timeout | undefined;
   private leading = false;
+  private lastRenew = 0;
   private stopped = false;
 
   constructor(private readonly o: LeaseOptions) {
@@ -51,15 +61,15 @@ export class LeaderElector {
     }
   }
 
-  private spec(acquire: boolean, prev?: V1Lease) {
-    const now = new Date();
+  private spec(acquire: boolean, prev?: V1Lease): V1Lease["spec"] {
+    const now = microTime();
     return {
       holderIdentity: this.o.identity,
       leaseDurationSeconds: this.o.leaseDurationSeconds,
       renewTime: now,
-      acquireTime: acquire ? now : (prev?.spec?.acquireTime ?? now),
+      acquireTime: acquire || !prev?.spec?.acquireTime ? now : microTime(prev.spec.acquireTime),
       leaseTransitions: (prev?.spec?.leaseTransitions ?? 0) + (acquire && prev ? 1 : 0),
-    } as V1Lease["spec"];
+    };
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
@@ -94,12 +104,24 @@ export class LeaderElector {
   private async release(): Promise<void> {
     const lease = await this.api.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace });
     if (lease.spec?.holderIdentity !== this.o.identity) return;
+    // An expired renewTime lets a standby take the lease at its next try instead of after the duration.
     await this.api.replaceNamespacedLease({
       name: this.o.name,
       namespace: this.o.namespace,
       body: {
-        ...lease,
-        spec: { ...lease.spec, holderIdentity: undefined, renewTime: undefined },
+        metadata: {
+          name: this.o.name,
+          namespace: this.o.namespace,
+          resourceVersion: lease.metadata?.resourceVersion,
+        },
+        spec: {
+          leaseDurationSeconds: 1,
+          renewTime: microTime(new Date(0)),
+          ...(lease.spec.acquireTime ? { acquireTime: microTime(lease.spec.acquireTime) } : {}),
+          ...(lease.spec.leaseTransitions !== undefined
+            ? { leaseTransitions: lease.spec.leaseTransitions }
+            : {}),
+        },
       },
     });
   }
@@ -109,8 +131,12 @@ export class LeaderElector {
     let won = false;
     try {
       won = await this.tryAcquireOrRenew();
+      if (won) this.lastRenew = Date.now();
     } catch (err) {
       this.o.log.warn({ err: String(err) }, "lease update failed");
+      // A leader rides out failed renewals until the renew deadline (2/3 of the lease), as client-go does;
+      // before the lease can expire for the others it steps down.
+      won = this.leading && Date.now() - this.lastRenew < (this.o.leaseDurationSeconds * 1000 * 2) / 3;
     }
     if (won && !this.leading) {
       this.leading = true;

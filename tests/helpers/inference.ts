@@ -44,9 +44,19 @@ export interface ServerProcess {
 /** `npm run serve` as a real process (for signals and exit codes), on a free loopback port. */
 export function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): ServerProcess {
   const port = 20000 + Math.floor(Math.random() * 20000);
+  // node with tsx's loader rather than the tsx CLI, so signals reach the server itself.
   const child = spawn(
-    join(repoRoot, "node_modules", ".bin", "tsx"),
-    [join(repoRoot, "src", "inference", "server.ts"), "--port", String(port), "--host", "127.0.0.1", ...args],
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      join(repoRoot, "src", "inference", "server.ts"),
+      "--port",
+      String(port),
+      "--host",
+      "127.0.0.1",
+      ...args,
+    ],
     { env: { ...process.env, SPILLWAY_LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let out = "";

@@ -1,0 +1,283 @@
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { stringify } from "yaml";
+import { repoRoot } from "../../src/cli/lib/paths.js";
+import { kubectlFor, uniqueName, type PodList } from "../helpers/kube.js";
+import { startOperator, totalWrites, type OperatorProcess } from "../helpers/operator.js";
+import { waitFor } from "../helpers/wait.js";
+
+// A platform engineer installs the CRDs, runs the operator and declares models with kubectl.
+const kubeconfig = inject("kubeconfig");
+const kubectl = kubectlFor(kubeconfig);
+const ns = uniqueName("models");
+const operators: OperatorProcess[] = [];
+
+const model = (name: string, spec: Record<string, unknown> = {}) =>
+  stringify({
+    apiVersion: "spillway.dev/v1alpha1",
+    kind: "InferenceModel",
+    metadata: { name, namespace: ns },
+    spec: { model: { uri: "https://models.example/tiny.gguf" }, ...spec },
+  });
+
+interface Im {
+  metadata: { generation: number };
+  status?: {
+    observedGeneration?: number;
+    endpoint?: string;
+    conditions?: { type: string; status: string; reason: string }[];
+    replicas?: { base: { desired: number; ready: number } };
+  };
+}
+const getModel = (name: string) => kubectl.json<Im>(["get", "im", name, "-n", ns]);
+const ready = (m: Im) => m.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
+const deployments = async (name: string) =>
+  (
+    await kubectl.json<{ items: { metadata: { name: string }; spec: { replicas: number } }[] }>([
+      "get",
+      "deploy",
+      "-n",
+      ns,
+      "-l",
+      `spillway.dev/model=${name}`,
+    ])
+  ).items;
+
+async function operator(identity: string) {
+  const op = await startOperator({ kubeconfig, identity, leaseNamespace: ns });
+  operators.push(op);
+  return op;
+}
+
+beforeAll(async () => {
+  await kubectl(["apply", "--server-side", "-f", join(repoRoot, "charts", "spillway", "crds")]);
+  await kubectl([
+    "wait",
+    "--for=condition=Established",
+    "crd/inferencemodels.spillway.dev",
+    "crd/burstpools.spillway.dev",
+  ]);
+  await kubectl(["create", "namespace", ns]);
+});
+afterAll(async () => {
+  for (const op of operators) await op.kill();
+  await kubectl(["delete", "namespace", ns, "--wait=false"]);
+});
+
+describe("InferenceModel validation at kubectl apply", () => {
+  it.each([
+    [
+      "min above max",
+      { replicas: { base: { min: 3, max: 1 } } },
+      /spec\.replicas\.base: Invalid value: min must not exceed max/,
+    ],
+    [
+      "unknown URI scheme",
+      { model: { uri: "ftp://host/m.gguf" } },
+      /spec\.model\.uri: .*must start with one of/,
+    ],
+    [
+      "negative replicas",
+      { replicas: { base: { min: -1 } } },
+      /spec\.replicas\.base\.min: .*greater than or equal to 0/,
+    ],
+    ["parallel below 1", { server: { parallel: 0 } }, /spec\.server\.parallel: .*greater than or equal to 1/],
+    ["missing model uri", { model: {} }, /spec\.model\.uri: Required value/],
+    [
+      "malformed sha256",
+      { model: { uri: "s3://b/m.gguf", sha256: "abc" } },
+      /spec\.model\.sha256: .*should match/,
+    ],
+    [
+      "burst without pools",
+      { replicas: { burst: { max: 2 } } },
+      /spec\.replicas\.burst: .*burst\.pools must name a BurstPool/,
+    ],
+    [
+      "API key in env",
+      { server: { env: [{ name: "SPILLWAY_API_KEY", value: "x" }] } },
+      /spec\.server\.env: .*apiKeySecretRef/,
+    ],
+    [
+      "format other than gguf",
+      { model: { uri: "s3://b/m", format: "onnx" } },
+      /spec\.model\.format: Unsupported value: "onnx"/,
+    ],
+  ])("refuses %s, naming the field", async (_name, spec, message) => {
+    await expect(kubectl(["apply", "-f", "-"], model("bad", spec))).rejects.toThrow(message);
+  });
+
+  it("refuses a BurstPool with an unknown provider", async () => {
+    const pool = stringify({
+      apiVersion: "spillway.dev/v1alpha1",
+      kind: "BurstPool",
+      metadata: { name: uniqueName("pool") },
+      spec: {
+        provider: "azure",
+        region: "x",
+        group: "g",
+        nodeCapacity: { cpu: 8, memory: "32Gi" },
+        maxNodes: 2,
+        hourlyPriceUsd: 0.1,
+      },
+    });
+    await expect(kubectl(["apply", "-f", "-"], pool)).rejects.toThrow(
+      /spec\.provider: Unsupported value: "azure"/,
+    );
+  });
+});
+
+describe("the operator", () => {
+  let leader: OperatorProcess;
+  beforeAll(async () => {
+    leader = await operator("op-a");
+    await waitFor("op-a leads", async () => (await leader.metric("spillway_operator_leader")) === 1, {
+      timeoutMs: 15_000,
+    });
+  });
+
+  it("serves an applied model: workloads exist, pods run on base nodes, status turns Ready", async () => {
+    await kubectl(["apply", "-f", "-"], model("chat", { replicas: { base: { min: 2, max: 4 } } }));
+    const m = await waitFor("chat Ready", async () => {
+      const got = await getModel("chat");
+      return ready(got) ? got : undefined;
+    });
+    expect(m.status?.endpoint).toBe(`http://chat.${ns}.svc:8080/v1`);
+    expect(m.status?.replicas?.base).toMatchObject({ desired: 2, ready: 2 });
+    expect((await deployments("chat")).map((d) => [d.metadata.name, d.spec.replicas]).sort()).toEqual([
+      ["chat-base", 2],
+      ["chat-burst", 0],
+    ]);
+    await kubectl(["get", "service/chat", "pdb/chat", "-n", ns]);
+    const pods = await kubectl.json<PodList>(["get", "pods", "-n", ns, "-l", "spillway.dev/model=chat"]);
+    expect(pods.items).toHaveLength(2);
+    for (const p of pods.items) expect(p.spec.nodeName).toMatch(/^base-/);
+    const table = await kubectl(["get", "im", "chat", "-n", ns]);
+    expect(table).toMatch(
+      /chat\s+https:\/\/models\.example\/tiny\.gguf\s+2\/2\s+0\/0\s+http:\/\/chat\..*\s+True/,
+    );
+    const events = await kubectl([
+      "get",
+      "events",
+      "-n",
+      ns,
+      "--field-selector",
+      "involvedObject.name=chat",
+      "-o",
+      "name",
+    ]);
+    expect(events.trim()).not.toBe("");
+  });
+
+  it("rolls out a spec change and advances observedGeneration", async () => {
+    await kubectl([
+      "patch",
+      "im",
+      "chat",
+      "-n",
+      ns,
+      "--type",
+      "merge",
+      "-p",
+      '{"spec":{"server":{"parallel":8},"replicas":{"base":{"min":3}}}}',
+    ]);
+    const m = await waitFor("generation 2 observed and Ready", async () => {
+      const got = await getModel("chat");
+      return got.metadata.generation === 2 &&
+        got.status?.observedGeneration === 2 &&
+        ready(got) &&
+        got.status.replicas?.base.ready === 3
+        ? got
+        : undefined;
+    });
+    expect(m.status?.replicas?.base.desired).toBe(3);
+    const env = await kubectl([
+      "get",
+      "deploy",
+      "chat-base",
+      "-n",
+      ns,
+      "-o",
+      'jsonpath={.spec.template.spec.containers[0].env[?(@.name=="SPILLWAY_PARALLEL")].value}',
+    ]);
+    expect(env).toBe("8");
+  });
+
+  it("puts back a hand-edited Deployment", async () => {
+    await kubectl(["scale", "deploy", "chat-base", "-n", ns, "--replicas=7"]);
+    await kubectl(["label", "deploy", "chat-base", "-n", ns, "spillway.dev/model-"]);
+    await waitFor("replicas and label restored", async () => {
+      const d = await kubectl.json<{
+        spec: { replicas: number };
+        metadata: { labels: Record<string, string> };
+      }>(["get", "deploy", "chat-base", "-n", ns]);
+      return d.spec.replicas === 3 && d.metadata.labels["spillway.dev/model"] === "chat";
+    });
+  });
+
+  it("makes no writes in steady state", async () => {
+    // Settled: the last rollout's pods come and go for a moment; then nothing changes, nothing is written.
+    let last = -1;
+    await waitFor(
+      "3 s without writes",
+      async () => {
+        const now = await totalWrites(leader);
+        const quiet = now === last;
+        last = now;
+        return quiet;
+      },
+      { timeoutMs: 30_000, intervalMs: 3000 },
+    );
+    await new Promise((r) => setTimeout(r, 5000));
+    expect(await totalWrites(leader)).toBe(last);
+  });
+
+  it("converges after being killed mid-reconcile, without duplicates", async () => {
+    const names = ["m1", "m2", "m3", "m4", "m5"];
+    await kubectl(["apply", "-f", "-"], names.map((n) => model(n)).join("---\n"));
+    await leader.kill();
+    leader = await operator("op-b");
+    for (const n of names) {
+      await waitFor(`${n} Ready`, async () => ready(await getModel(n)), { timeoutMs: 30_000 });
+      expect((await deployments(n)).map((d) => d.metadata.name).sort()).toEqual([`${n}-base`, `${n}-burst`]);
+    }
+  });
+
+  it("with two replicas only the leader writes; the standby takes over when the leader stops", async () => {
+    await waitFor("op-b leads", async () => (await leader.metric("spillway_operator_leader")) === 1, {
+      timeoutMs: 15_000,
+    });
+    const standby = await operator("op-c");
+    await kubectl(["apply", "-f", "-"], model("while-standby"));
+    await waitFor("while-standby Ready", async () => ready(await getModel("while-standby")));
+    expect(await standby.metric("spillway_operator_leader")).toBe(0);
+    expect(await totalWrites(standby)).toBe(0);
+    expect(await totalWrites(leader)).toBeGreaterThan(0);
+
+    await leader.stop(); // releases the lease
+    await waitFor("op-c leads", async () => (await standby.metric("spillway_operator_leader")) === 1, {
+      timeoutMs: 15_000,
+    });
+    await kubectl(["apply", "-f", "-"], model("after-failover"));
+    await waitFor("after-failover Ready", async () => ready(await getModel("after-failover")));
+    expect(await totalWrites(standby)).toBeGreaterThan(0);
+    leader = standby;
+  });
+
+  it("garbage-collects everything when the model is deleted", async () => {
+    await kubectl(["delete", "im", "chat", "-n", ns]);
+    await waitFor("owned objects gone", async () => {
+      const left = await kubectl([
+        "get",
+        "deploy,svc,pdb,pods",
+        "-n",
+        ns,
+        "-l",
+        "spillway.dev/model=chat",
+        "-o",
+        "name",
+      ]);
+      return left.trim() === "";
+    });
+  });
+});

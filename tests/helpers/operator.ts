@@ -1,0 +1,90 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { repoRoot } from "../../src/cli/lib/paths.js";
+import { waitFor } from "./wait.js";
+
+export interface OperatorProcess {
+  child: ChildProcess;
+  identity: string;
+  probes: string;
+  output: () => string;
+  /** A metric's value from /metrics (0 when absent). */
+  metric: (line: string) => Promise<number>;
+  stop: () => Promise<void>;
+  kill: () => Promise<void>;
+}
+
+/** `npm run operator` as a real process with its own config, probes on a free loopback port. */
+export async function startOperator(opts: {
+  kubeconfig: string;
+  identity: string;
+  leaseNamespace: string;
+  config?: Record<string, unknown>;
+}): Promise<OperatorProcess> {
+  const port = 21000 + Math.floor(Math.random() * 20000);
+  const dir = mkdtempSync(join(tmpdir(), "spillway-operator-"));
+  const configFile = join(dir, "config.yaml");
+  writeFileSync(
+    configFile,
+    stringify({
+      probePort: port,
+      probeHost: "127.0.0.1",
+      leaderElection: { namespace: opts.leaseNamespace, leaseDurationSeconds: 4, renewSeconds: 1 },
+      ...opts.config,
+    }),
+  );
+  // One process (node with tsx's loader), not the tsx CLI, which runs the program in a child: a SIGKILL
+  // must kill the operator itself, not orphan it.
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      join(repoRoot, "src", "operator", "main.ts"),
+      "--config",
+      configFile,
+      "--identity",
+      opts.identity,
+    ],
+    { env: { ...process.env, KUBECONFIG: opts.kubeconfig }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const probes = `http://127.0.0.1:${port}`;
+  await waitFor(`${opts.identity} probes`, async () => (await fetch(`${probes}/healthz`)).ok, {
+    timeoutMs: 30_000,
+  });
+  const metric = async (line: string) => {
+    const text = await (await fetch(`${probes}/metrics`)).text();
+    const found = text.split("\n").find((l) => l.startsWith(line));
+    return found ? Number(found.slice(line.length).trim()) : 0;
+  };
+  return {
+    child,
+    identity: opts.identity,
+    probes,
+    output: () => out,
+    metric,
+    stop: async () => {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+    kill: async () => {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+export async function totalWrites(op: OperatorProcess): Promise<number> {
+  const text = await (await fetch(`${op.probes}/metrics`)).text();
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith("spillway_operator_api_writes_total"))
+    .reduce((sum, l) => sum + Number(l.split(" ").at(-1)), 0);
+}
