@@ -128,7 +128,7 @@ export class LeaderElector {
 
   private async tick(): Promise<void> {
     if (this.stopped) return;
-    let won = false;
+    let won: boolean;
     try {
       won = await this.tryAcquireOrRenew();
       if (won) this.lastRenew = Date.now();

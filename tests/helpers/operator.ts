@@ -52,9 +52,13 @@ export async function startOperator(opts: {
     { env: { ...process.env, KUBECONFIG: opts.kubeconfig }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let out = "";
-  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", () => {
+      resolve();
+    });
+  });
   const probes = `http://127.0.0.1:${port}`;
   await waitFor(`${opts.identity} probes`, async () => (await fetch(`${probes}/healthz`)).ok, {
     timeoutMs: 30_000,
