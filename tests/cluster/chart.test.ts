@@ -1,0 +1,156 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inject } from "vitest";
+import { parse, stringify } from "yaml";
+import { repoRoot, tool } from "../../src/cli/lib/paths.js";
+import { kubectlFor, uniqueName } from "../helpers/kube.js";
+import { startOperator, type OperatorProcess } from "../helpers/operator.js";
+import { waitFor } from "../helpers/wait.js";
+
+const execFileAsync = promisify(execFile);
+const kubeconfig = inject("kubeconfig");
+const kubectl = kubectlFor(kubeconfig);
+const chart = join(repoRoot, "charts", "spillway");
+const ns = uniqueName("spillway-system");
+const helm = async (...args: string[]) =>
+  (await execFileAsync(tool("helm"), [...args, "--kubeconfig", kubeconfig], { maxBuffer: 16 << 20 })).stdout;
+let operator: OperatorProcess | undefined;
+
+beforeAll(async () => {
+  await kubectl(["create", "namespace", ns]);
+});
+afterAll(async () => {
+  await operator?.kill();
+  await helm("uninstall", "spillway", "-n", ns).catch(() => undefined);
+  await kubectl(["delete", "namespace", ns, "--wait=false"]);
+});
+
+describe("Helm chart", () => {
+  it("lints, and rejects values that break its schema", async () => {
+    expect(await helm("lint", chart)).toMatch(/0 chart\(s\) failed/);
+    await expect(helm("template", "x", chart, "--set", "replicaCount=0")).rejects.toThrow(/replicaCount/);
+  });
+
+  it("renders the operator config from values and grants no wildcard", async () => {
+    const docs = (await helm("template", "x", chart, "-n", ns, "--set", "operator.workers=7"))
+      .split(/^---$/m)
+      .map(
+        (d) =>
+          parse(d) as {
+            kind?: string;
+            data?: Record<string, string>;
+            rules?: { verbs: string[]; resources: string[] }[];
+          } | null,
+      )
+      .filter((d) => d?.kind);
+    const config = parse(docs.find((d) => d?.kind === "ConfigMap")!.data!["config.yaml"]!) as {
+      workers: number;
+      leaderElection: { namespace: string };
+    };
+    expect(config.workers).toBe(7);
+    expect(config.leaderElection.namespace).toBe(ns);
+    for (const role of docs.filter((d) => d?.kind === "ClusterRole" || d?.kind === "Role")) {
+      for (const rule of role!.rules!) {
+        expect(rule.verbs).not.toContain("*");
+        expect(rule.resources).not.toContain("*");
+        expect(rule.verbs).not.toContain("delete");
+      }
+    }
+  });
+
+  it("installs into the local control plane with two operator replicas", async () => {
+    await helm("install", "spillway", chart, "-n", ns, "--wait", "--timeout", "60s");
+    const d = await kubectl.json<{ status: { readyReplicas?: number } }>([
+      "get",
+      "deploy",
+      "spillway-operator",
+      "-n",
+      ns,
+    ]);
+    expect(d.status.readyReplicas).toBe(2);
+    await kubectl(["get", "crd", "inferencemodels.spillway.dev", "burstpools.spillway.dev"]);
+  });
+
+  it("grants the operator's ServiceAccount what it needs and no more", async () => {
+    const sa = `system:serviceaccount:${ns}:spillway-operator`;
+    // can-i answers on stdout and exits 1 for "no".
+    const can = async (...args: string[]) =>
+      (
+        await execFileAsync(tool("kubectl"), [
+          "--kubeconfig",
+          kubeconfig,
+          "auth",
+          "can-i",
+          ...args,
+          "--as",
+          sa,
+        ]).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? "" }))
+      ).stdout.trim();
+    expect(await can("patch", "deployments", "-n", "default")).toBe("yes");
+    expect(await can("patch", "inferencemodels.spillway.dev", "--subresource=status", "-n", "default")).toBe(
+      "yes",
+    );
+    expect(await can("patch", "inferencemodels.spillway.dev", "-n", "default")).toBe("no");
+    expect(await can("delete", "deployments", "-n", "default")).toBe("no");
+    expect(await can("get", "secrets", "-n", "default")).toBe("no");
+    expect(await can("update", "inferencemodels.spillway.dev", "-n", "default")).toBe("no");
+    expect(await can("update", "leases", "-n", "default")).toBe("no");
+  });
+
+  it("is enough for the operator to serve a model with the ServiceAccount's own token", async () => {
+    // Stop the chart's (simulated) replicas from competing for the lease with the real process below.
+    await kubectl(["scale", "deploy", "spillway-operator", "-n", ns, "--replicas=0"]);
+    const token = (
+      await kubectl(["create", "token", "spillway-operator", "-n", ns, "--duration=10m"])
+    ).trim();
+    const admin = parse(readFileSync(kubeconfig, "utf8")) as {
+      clusters: { cluster: Record<string, string> }[];
+    };
+    const saConfig = join(mkdtempSync(join(tmpdir(), "spillway-sa-")), "kubeconfig");
+    writeFileSync(
+      saConfig,
+      stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "local", cluster: admin.clusters[0]!.cluster }],
+        users: [{ name: "operator", user: { token } }],
+        contexts: [{ name: "local", context: { cluster: "local", user: "operator" } }],
+        "current-context": "local",
+      }),
+    );
+    operator = await startOperator({ kubeconfig: saConfig, identity: "sa-operator", leaseNamespace: ns });
+    await waitFor("leads", async () => (await operator!.metric("spillway_operator_leader")) === 1, {
+      timeoutMs: 15_000,
+    });
+    const modelNs = uniqueName("rbac");
+    await kubectl(["create", "namespace", modelNs]);
+    await kubectl(
+      ["apply", "-f", "-"],
+      stringify({
+        apiVersion: "spillway.dev/v1alpha1",
+        kind: "InferenceModel",
+        metadata: { name: "rbac-check", namespace: modelNs },
+        spec: { model: { uri: "https://models.example/tiny.gguf" } },
+      }),
+    );
+    await waitFor(
+      "rbac-check Ready",
+      async () =>
+        (await kubectl([
+          "get",
+          "im",
+          "rbac-check",
+          "-n",
+          modelNs,
+          "-o",
+          'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+        ])) === "True",
+    );
+    expect(operator.output()).not.toMatch(/forbidden/i);
+    await kubectl(["delete", "namespace", modelNs, "--wait=false"]);
+  });
+});
