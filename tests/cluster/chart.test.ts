@@ -88,7 +88,7 @@ describe("Helm chart", () => {
           ...args,
           "--as",
           sa,
-        ]).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? "" }))
+        ]).catch((e: unknown) => ({ stdout: (e as { stdout?: string }).stdout ?? "" }))
       ).stdout.trim();
     expect(await can("patch", "deployments", "-n", "default")).toBe("yes");
     expect(await can("patch", "inferencemodels.spillway.dev", "--subresource=status", "-n", "default")).toBe(
