@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The local demo: pinned tools, the local control plane with base and spot kwok nodes, and a sample
-# workload spread over the tiers. Leaves the cluster running; `npm run cluster:down` stops it.
+# The local demo: pinned tools; the local control plane with base and spot kwok nodes; the Helm chart
+# (CRDs, RBAC, operator Deployment); the operator; a sample InferenceModel served on base nodes.
+# Leaves everything running; `npm run cluster:down` stops it.
 LOG_PREFIX=demo
 source "$(dirname "$0")/lib/common.sh"
 cd "$ROOT"
@@ -10,14 +11,34 @@ npx --no-install tsx src/cli/main.ts cluster up
 export KUBECONFIG="$ROOT/.run/cluster/kubeconfig"
 kubectl() { "$BIN/kubectl" "$@"; }
 
-kubectl apply -f examples/local-workload.yaml >/dev/null
-kubectl rollout status deployment/sample-base -n spillway-demo --timeout=60s >/dev/null
-kubectl rollout status deployment/sample-burst -n spillway-demo --timeout=60s >/dev/null
+log "installing the chart into spillway-system"
+"$BIN/helm" upgrade --install spillway charts/spillway -n spillway-system --create-namespace --wait --timeout 60s >/dev/null
+
+# kwok simulates the chart's operator pods (no container runs on a kwok node), so the operator itself
+# runs here, as a process, with the chart's leader election settings.
+STATE="$ROOT/.run/cluster"
+mkdir -p "$STATE/pids" "$STATE/logs"
+if ! { [[ -f "$STATE/pids/operator.pid" ]] && kill -0 "$(cat "$STATE/pids/operator.pid")" 2>/dev/null; }; then
+  printf 'leaderElection: {namespace: spillway-system}\nprobePort: 18081\nprobeHost: 127.0.0.1\n' >"$STATE/operator.yaml"
+  nohup node --import tsx src/operator/main.ts --config "$STATE/operator.yaml" --identity demo \
+    >"$STATE/logs/operator.log" 2>&1 &
+  echo $! >"$STATE/pids/operator.pid"
+fi
+wait_for "operator probes" 30 curl -sf http://127.0.0.1:18081/healthz || die "the operator did not start" "see $STATE/logs/operator.log"
+
+kubectl apply -f charts/spillway/examples/burst-pools.yaml -f charts/spillway/examples/chat-small.yaml >/dev/null
+kubectl wait --for=condition=Ready inferencemodel/chat-small -n default --timeout=60s >/dev/null ||
+  die "chat-small did not become Ready" "kubectl describe im chat-small; see $STATE/logs/operator.log"
 echo
 kubectl get nodes -L spillway.dev/tier,spillway.dev/provider,node.kubernetes.io/instance-type
 echo
-kubectl get pods -n spillway-demo -o wide
+kubectl get burstpools
 echo
-log "the local control plane keeps running:"
+kubectl get inferencemodels -A
+echo
+kubectl get deploy,svc,pdb,pods -n default -l spillway.dev/model=chat-small -o wide
+echo
+log "running: control plane, chart and operator (log: $STATE/logs/operator.log, metrics: http://127.0.0.1:18081/metrics)"
 log "  export KUBECONFIG=$KUBECONFIG PATH=$BIN:\$PATH"
-log "  npm run cluster:down    # stop it"
+log "  kubectl get im -A; kubectl describe im chat-small"
+log "  npm run cluster:down    # stop everything"

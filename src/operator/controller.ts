@@ -48,6 +48,8 @@ export interface ControllerOptions {
   plan: PlanConfig;
   /** Namespaces to watch; empty means all. */
   namespaces: string[];
+  /** Every this many seconds all models are reconciled again (0: never), in case an event was missed. */
+  resyncSeconds: number;
   workers: number;
   log: Logger;
   metrics: OperatorMetrics;
@@ -90,6 +92,7 @@ export class Controller {
   private models: Cached<InferenceModel>[] = [];
   private deployments!: Cached<V1Deployment>;
   private running = false;
+  private resync: NodeJS.Timeout | undefined;
   private workers: Promise<void>[] = [];
   private readonly now: () => Date;
 
@@ -174,6 +177,12 @@ export class Controller {
     );
     await Promise.all(this.informers.map((i) => i.start()));
     this.workers = Array.from({ length: this.o.workers }, () => this.work());
+    if (this.o.resyncSeconds > 0) {
+      this.resync = setInterval(() => {
+        for (const cache of this.models)
+          for (const m of cache.list()) this.queue.add(`${m.metadata.namespace}/${m.metadata.name}`);
+      }, this.o.resyncSeconds * 1000);
+    }
     this.o.log.info(
       { namespaces: this.o.namespaces.length ? this.o.namespaces : "all" },
       "controller started",
@@ -182,6 +191,7 @@ export class Controller {
 
   async stop(): Promise<void> {
     this.running = false;
+    clearInterval(this.resync);
     this.queue.shutdown();
     await Promise.all(this.informers.map((i) => i.stop()));
     await Promise.all(this.workers);

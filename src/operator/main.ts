@@ -38,6 +38,7 @@ export async function runOperator(argv: string[]): Promise<void> {
         modelCacheSize: config.modelCacheSize,
       },
       namespaces: config.namespaces,
+      resyncSeconds: config.resyncSeconds,
       workers: config.workers,
       log,
       metrics,

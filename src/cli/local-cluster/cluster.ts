@@ -308,7 +308,8 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
  */
 export async function down(opts: { stateDir?: string; keepLogs?: boolean } = {}): Promise<void> {
   const stateDir = opts.stateDir ?? defaultStateDir();
-  for (const name of [...COMPONENTS].reverse()) await stopProcess(stateDir, name);
+  // The demo's operator (scripts/demo.sh) goes first, before the API it talks to.
+  for (const name of ["operator", ...[...COMPONENTS].reverse()]) await stopProcess(stateDir, name);
   if (!existsSync(stateDir)) return;
   for (const entry of readdirSync(stateDir)) {
     if (opts.keepLogs && entry === "logs") continue;
