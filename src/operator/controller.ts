@@ -245,24 +245,30 @@ export class Controller {
     if (!model || model.metadata.deletionTimestamp) return;
     const scale = initialScale(model);
 
-    for (const obj of plan(model, scale, this.o.plan)) {
-      if (isSubset(obj, this.cached(obj))) continue;
-      await this.objects.patch(
-        obj as KubernetesObject,
-        undefined,
-        undefined,
-        FIELD_MANAGER,
-        true,
-        PatchStrategy.ServerSideApply,
-      );
-      this.o.metrics.writes.inc({ kind: obj.kind });
-      this.o.log.info({ model: key, kind: obj.kind, name: obj.metadata.name }, "applied");
-    }
+    // The objects are independent: apply the ones that differ concurrently.
+    const stale = plan(model, scale, this.o.plan).filter((obj) => !isSubset(obj, this.cached(obj)));
+    await Promise.all(
+      stale.map(async (obj) => {
+        await this.objects.patch(
+          obj as KubernetesObject,
+          undefined,
+          undefined,
+          FIELD_MANAGER,
+          true,
+          PatchStrategy.ServerSideApply,
+        );
+        this.o.metrics.writes.inc({ kind: obj.kind });
+        this.o.log.info({ model: key, kind: obj.kind, name: obj.metadata.name }, "applied");
+      }),
+    );
 
     const observed: Observed = {
       base: observeDeployment(this.deployments.get(names.deployment(name, "base"), namespace)),
       burst: observeDeployment(this.deployments.get(names.deployment(name, "burst"), namespace)),
     };
+    // Just created and not in the cache yet: its add event brings the model straight back, with something
+    // to report. Writing "DeploymentMissing" now would only cost a status write and an Event.
+    if (!observed.base && stale.some((o) => o.kind === "Deployment")) return;
     const status = computeStatus(
       model,
       observed,
@@ -295,10 +301,9 @@ export class Controller {
   ) {
     const before = new Map((model.status?.conditions ?? []).map((c) => [c.type, c.status]));
     for (const c of next) {
-      if (
-        before.get(c.type) === c.status ||
-        (!before.has(c.type) && c.status !== "True" && c.type !== "Ready")
-      )
+      // A condition's first value is not a transition; Ready turning True for the first time is.
+      const first = !before.has(c.type);
+      if (before.get(c.type) === c.status || (first && !(c.type === "Ready" && c.status === "True")))
         continue;
       const warning =
         (c.type === "Ready" && c.status === "False" && before.get("Ready") === "True") ||

@@ -21,6 +21,8 @@ export interface NodePool {
   count: number;
   cpu: string;
   memory: string;
+  /** Pod capacity per node; 110 (the kubelet default) unless set. */
+  pods?: string;
   /** Spot pools carry `spillway.dev/spot=true:NoSchedule`, so only pods that tolerate it land there. */
   spot: boolean;
 }
@@ -85,7 +87,7 @@ export function nodeName(pool: NodePool, index: number): string {
 
 export function nodeManifest(pool: NodePool, index: number, kubeletVersion: string): NodeManifest {
   const name = nodeName(pool, index);
-  const resources = { cpu: pool.cpu, memory: pool.memory, pods: "110" };
+  const resources = { cpu: pool.cpu, memory: pool.memory, pods: pool.pods ?? "110" };
   return {
     apiVersion: "v1",
     kind: "Node",

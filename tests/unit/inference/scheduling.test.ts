@@ -108,12 +108,12 @@ describe("scheduling", () => {
   });
 
   it("ends a request that runs past the request timeout with 503 and frees its slot", async () => {
-    server = await startServer({ parallel: 1, contextSize: 4096, requestTimeoutSeconds: 1 });
+    server = await startServer({ parallel: 1, contextSize: 2048, requestTimeoutSeconds: 1 });
     const url = await listen(server);
     const started = Date.now();
     const res = await postJson(
       `${url}/v1/completions`,
-      completion("a very long story", { max_tokens: 4000 }),
+      completion("a very long story", { max_tokens: 2000 }),
     );
     expect(res.status).toBe(503);
     expect((await json(res)).error).toMatchObject({ code: "timeout", type: "service_unavailable" });
