@@ -25,6 +25,7 @@ import {
   initialScale,
   names,
   plan,
+  prune,
   type KubeObject,
   type PlanConfig,
 } from "./plan.js";
@@ -88,6 +89,7 @@ export class Controller {
   private readonly objects: KubernetesObjectApi;
   private readonly custom: CustomObjectsApi;
   private readonly core: CoreV1Api;
+  private readonly apps: AppsV1Api;
   private readonly informers: Cached<KubernetesObject>[] = [];
   private models: Cached<InferenceModel>[] = [];
   private deployments!: Cached<V1Deployment>;
@@ -100,6 +102,7 @@ export class Controller {
     this.objects = KubernetesObjectApi.makeApiClient(o.kubeConfig);
     this.custom = o.kubeConfig.makeApiClient(CustomObjectsApi);
     this.core = o.kubeConfig.makeApiClient(CoreV1Api);
+    this.apps = o.kubeConfig.makeApiClient(AppsV1Api);
     this.now = o.now ?? (() => new Date());
   }
 
@@ -110,6 +113,14 @@ export class Controller {
     labelSelector?: string,
   ) {
     const informer = makeInformer<T>(this.o.kubeConfig, path, list, labelSelector) as Cached<T>;
+    // The cache keeps the very object the callbacks get: dropping managedFields here keeps it out of
+    // memory (most of a cached Deployment), as controller-runtime's TransformStripManagedFields does.
+    // Nothing here reads them; server-side apply works from the API server's copy.
+    const strip = (obj: T) => {
+      delete obj.metadata?.managedFields;
+    };
+    informer.on("add", strip);
+    informer.on("update", strip);
     for (const verb of ["add", "update", "delete"]) informer.on(verb, onEvent);
     informer.on("error", (err: unknown) => {
       if (!this.running) return;
@@ -129,7 +140,6 @@ export class Controller {
 
   async start(): Promise<void> {
     this.running = true;
-    const apps = this.o.kubeConfig.makeApiClient(AppsV1Api);
     const policy = this.o.kubeConfig.makeApiClient(PolicyV1Api);
     const enqueueModel = (m: InferenceModel) => {
       this.queue.add(`${m.metadata.namespace}/${m.metadata.name}`);
@@ -159,7 +169,7 @@ export class Controller {
     // Owned objects: a change made by anyone else (a hand edit, a deletion) brings the model back here.
     this.deployments = this.watch<V1Deployment>(
       "/apis/apps/v1/deployments",
-      () => apps.listDeploymentForAllNamespaces({ labelSelector: MANAGED }),
+      () => this.apps.listDeploymentForAllNamespaces({ labelSelector: MANAGED }),
       this.enqueueOwned,
       MANAGED,
     );
@@ -261,6 +271,17 @@ export class Controller {
         this.o.log.info({ model: key, kind: obj.kind, name: obj.metadata.name }, "applied");
       }),
     );
+
+    for (const gone of prune(model)) {
+      if (!this.deployments.get(gone.name, namespace)) continue;
+      await this.apps.deleteNamespacedDeployment({
+        name: gone.name,
+        namespace,
+        propagationPolicy: "Background",
+      });
+      this.o.metrics.writes.inc({ kind: "Deployment/delete" });
+      this.o.log.info({ model: key, kind: gone.kind, name: gone.name }, "deleted");
+    }
 
     const observed: Observed = {
       base: observeDeployment(this.deployments.get(names.deployment(name, "base"), namespace)),

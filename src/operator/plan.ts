@@ -176,7 +176,15 @@ function deployment(model: InferenceModel, tier: Tier, replicas: number, config:
   };
 }
 
-/** Objects to apply for the model at the given scale. */
+/** True when the model may run replicas on spot capacity at all. */
+export function mayBurst(model: InferenceModel): boolean {
+  return model.spec.replicas.burst.max > 0;
+}
+
+/**
+ * Objects to apply for the model at the given scale. A model that may not burst gets no burst Deployment
+ * (it would only be an empty Deployment and ReplicaSet for every model); see `prune` for the reverse.
+ */
 export function plan(model: InferenceModel, scale: Scale, config: PlanConfig): KubeObject[] {
   const meta = (name: string) => ({
     name,
@@ -186,7 +194,7 @@ export function plan(model: InferenceModel, scale: Scale, config: PlanConfig): K
   });
   return [
     deployment(model, "base", scale.base, config),
-    deployment(model, "burst", scale.burst, config),
+    ...(mayBurst(model) ? [deployment(model, "burst", scale.burst, config)] : []),
     {
       apiVersion: "v1",
       kind: "Service",
@@ -204,6 +212,13 @@ export function plan(model: InferenceModel, scale: Scale, config: PlanConfig): K
       spec: { maxUnavailable: 1, selector: { matchLabels: { [MODEL_LABEL]: model.metadata.name } } },
     },
   ];
+}
+
+/** Owned objects that must not exist: the burst Deployment of a model that may no longer burst. */
+export function prune(model: InferenceModel): { kind: "Deployment"; name: string }[] {
+  return mayBurst(model)
+    ? []
+    : [{ kind: "Deployment", name: names.deployment(model.metadata.name, "burst") }];
 }
 
 /** The scale the spec asks for before any load is known: base at its minimum, no burst. */

@@ -144,9 +144,9 @@ describe("the operator", () => {
     });
     expect(m.status?.endpoint).toBe(`http://chat.${ns}.svc:8080/v1`);
     expect(m.status?.replicas?.base).toMatchObject({ desired: 2, ready: 2 });
-    expect((await deployments("chat")).map((d) => [d.metadata.name, d.spec.replicas]).sort()).toEqual([
+    // No burst Deployment: this model may not burst.
+    expect((await deployments("chat")).map((d) => [d.metadata.name, d.spec.replicas])).toEqual([
       ["chat-base", 2],
-      ["chat-burst", 0],
     ]);
     await kubectl(["get", "service/chat", "pdb/chat", "-n", ns]);
     const pods = await kubectl.json<PodList>(["get", "pods", "-n", ns, "-l", "spillway.dev/model=chat"]);
@@ -203,6 +203,39 @@ describe("the operator", () => {
     expect(env).toBe("8");
   });
 
+  it("gives a model that may burst an empty burst Deployment for spot nodes, and removes it when it may not", async () => {
+    await kubectl(
+      ["apply", "-f", "-"],
+      model("bursty", { replicas: { burst: { max: 4, pools: ["spot-aws"] } } }),
+    );
+    const burst = await waitFor("bursty-burst", async () =>
+      kubectl.json<{ spec: { replicas: number; template: { spec: { tolerations: { key: string }[] } } } }>([
+        "get",
+        "deploy",
+        "bursty-burst",
+        "-n",
+        ns,
+      ]),
+    );
+    expect(burst.spec.replicas).toBe(0);
+    expect(burst.spec.template.spec.tolerations.map((t) => t.key)).toEqual(["spillway.dev/spot"]);
+    await kubectl([
+      "patch",
+      "im",
+      "bursty",
+      "-n",
+      ns,
+      "--type",
+      "merge",
+      "-p",
+      '{"spec":{"replicas":{"burst":{"max":0,"pools":[]}}}}',
+    ]);
+    await waitFor(
+      "bursty-burst deleted",
+      async () => (await deployments("bursty")).map((d) => d.metadata.name).join() === "bursty-base",
+    );
+  });
+
   it("puts back a hand-edited Deployment", async () => {
     await kubectl(["scale", "deploy", "chat-base", "-n", ns, "--replicas=7"]);
     await kubectl(["label", "deploy", "chat-base", "-n", ns, "spillway.dev/model-"]);
@@ -239,7 +272,7 @@ describe("the operator", () => {
     leader = await operator("op-b");
     for (const n of names) {
       await waitFor(`${n} Ready`, async () => ready(await getModel(n)), { timeoutMs: 30_000 });
-      expect((await deployments(n)).map((d) => d.metadata.name).sort()).toEqual([`${n}-base`, `${n}-burst`]);
+      expect((await deployments(n)).map((d) => d.metadata.name)).toEqual([`${n}-base`]);
     }
   });
 

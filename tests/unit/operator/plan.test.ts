@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { plan, type KubeObject, type PlanConfig } from "../../../src/operator/plan.js";
-import { inferenceModel, withBase, withServer, withSha } from "../../helpers/models.js";
+import { plan, prune, type KubeObject, type PlanConfig } from "../../../src/operator/plan.js";
+import { inferenceModel, withBase, withBurst, withServer, withSha } from "../../helpers/models.js";
 
 const config: PlanConfig = {
   defaultImage: "localhost/spillway-inference:0.1.0",
@@ -16,7 +16,7 @@ const env = (d: any) =>
 
 describe("plan", () => {
   it("makes a base and a burst Deployment, one Service and a PDB, all owned by the model", () => {
-    const objs = plan(inferenceModel("m"), { base: 2, burst: 0 }, config);
+    const objs = plan(inferenceModel("m", withBurst(4)), { base: 2, burst: 0 }, config);
     expect(objs.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
       "Deployment/m-base",
       "Deployment/m-burst",
@@ -37,7 +37,11 @@ describe("plan", () => {
   ])(
     "the $tier Deployment requires $tier nodes (spot toleration: $toleration)",
     ({ tier, replicas, toleration }) => {
-      const d = byKind(plan(inferenceModel("m"), { base: 2, burst: 3 }, config), "Deployment", `m-${tier}`);
+      const d = byKind(
+        plan(inferenceModel("m", withBurst(4)), { base: 2, burst: 3 }, config),
+        "Deployment",
+        `m-${tier}`,
+      );
       expect(d.spec.replicas).toBe(replicas);
       const pod = d.spec.template.spec;
       expect(
@@ -106,7 +110,7 @@ describe("plan", () => {
   });
 
   it("serves both tiers from one Service on port 8080 and budgets one disruption at a time", () => {
-    const objs = plan(inferenceModel("m"), { base: 1, burst: 1 }, config);
+    const objs = plan(inferenceModel("m", withBurst(2)), { base: 1, burst: 1 }, config);
     expect(byKind(objs, "Service").spec).toMatchObject({
       selector: { "spillway.dev/model": "m" },
       ports: [{ port: 8080 }],
@@ -115,6 +119,13 @@ describe("plan", () => {
       maxUnavailable: 1,
       selector: { matchLabels: { "spillway.dev/model": "m" } },
     });
+  });
+
+  it("gives a model that may not burst no burst Deployment, and prunes one it had", () => {
+    const kinds = plan(inferenceModel("m"), { base: 1, burst: 0 }, config).map((o) => o.metadata.name);
+    expect(kinds).toEqual(["m-base", "m", "m"]);
+    expect(prune(inferenceModel("m"))).toEqual([{ kind: "Deployment", name: "m-burst" }]);
+    expect(prune(inferenceModel("m", withBurst(2)))).toEqual([]);
   });
 
   it("is a pure function: the same input gives the same objects", () => {
