@@ -18,7 +18,12 @@ import { repoRoot, tool } from "../../src/cli/lib/paths.js";
 
 const execFileAsync = promisify(execFile);
 const { values: args } = parseArgs({
-  options: { models: { type: "string", default: "1000" }, steady: { type: "string", default: "60" } },
+  options: {
+    models: { type: "string", default: "1000" },
+    steady: { type: "string", default: "60" },
+    workers: { type: "string", default: "8" },
+    heap: { type: "string", default: "" },
+  },
 });
 const MODELS = Number(args.models);
 const STEADY = Number(args.steady);
@@ -104,7 +109,7 @@ async function main() {
         probePort: PORT,
         probeHost: "127.0.0.1",
         logLevel: "warn",
-        workers: 8,
+        workers: Number(args.workers),
       }),
     );
     log(`operator log: ${operatorLog}`);
@@ -152,9 +157,18 @@ async function main() {
     const applied = (performance.now() - t0) / 1000;
     log(`${MODELS} models applied in ${applied.toFixed(1)} s`);
     let ready = 0;
+    let appliedAll: number | undefined;
     const deadline = Date.now() + 15 * 60_000;
     while (ready < MODELS && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 2000));
+      // The operator's own part is done once every model's objects exist; the rest is controllers'.
+      if (appliedAll === undefined) {
+        const m = await metrics();
+        const kinds = ["Deployment", "Service", "PodDisruptionBudget"].map((k) =>
+          sum(m, `spillway_operator_api_writes_total{kind="${k}"}`),
+        );
+        if (kinds.every((n) => n >= MODELS)) appliedAll = (performance.now() - t0) / 1000;
+      }
       const out = await kubectl([
         "get",
         "im",
@@ -181,11 +195,12 @@ async function main() {
     const memEnd = rssMiB(operator.pid!);
     operator.kill("SIGTERM");
     const lines = [
-      `${MODELS} InferenceModels created with 16 concurrent server-side applies, operator with 8 workers, 2 vCPUs shared with etcd, kube-apiserver, controller-manager, scheduler and kwok`,
+      `${MODELS} InferenceModels created with 16 concurrent server-side applies, operator with ${args.workers} workers${args.heap ? ` and --max-old-space-size=${args.heap}` : ""}, 2 vCPUs shared with etcd, kube-apiserver, controller-manager, scheduler and kwok`,
       "",
       "| measure | result | target |",
       "| --- | --- | --- |",
       `| all Ready (from the first apply) | ${allReady.toFixed(1)} s (apply itself: ${applied.toFixed(1)} s)${ready < MODELS ? `, only ${ready} Ready` : ""} | ≤ 60 s |`,
+      `| every model's Deployment, Service and PDB applied by the operator | ${appliedAll?.toFixed(1) ?? "?"} s | |`,
       `| reconcile p50 / p99 | ${(quantile(atReady, "spillway_operator_reconcile_duration_seconds", 0.5) * 1000).toFixed(1)} ms / ${(quantile(atReady, "spillway_operator_reconcile_duration_seconds", 0.99) * 1000).toFixed(1)} ms (${sum(atReady, "spillway_operator_reconciles_total")} reconciles) | p99 ≤ 500 ms |`,
       `| operator RSS (at all Ready / peak / after steady state) | ${mem.rss.toFixed(0)} / ${Math.max(mem.peak, memEnd.peak).toFixed(0)} / ${memEnd.rss.toFixed(0)} MiB | ≤ 250 MiB |`,
       `| API writes in ${STEADY} s of steady state | ${writes} (${reconciles} reconciles) | 0 |`,

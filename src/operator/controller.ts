@@ -93,6 +93,8 @@ export class Controller {
   private readonly informers: Cached<KubernetesObject>[] = [];
   private models: Cached<InferenceModel>[] = [];
   private deployments!: Cached<V1Deployment>;
+  /** Caches of the owned kinds, by kind, for comparing what is planned with what exists. */
+  private readonly owned: Partial<Record<string, Cached<KubernetesObject>>> = {};
   private running = false;
   private resync: NodeJS.Timeout | undefined;
   private workers: Promise<void>[] = [];
@@ -173,18 +175,19 @@ export class Controller {
       this.enqueueOwned,
       MANAGED,
     );
-    this.watch(
+    this.owned.Service = this.watch(
       "/api/v1/services",
       () => this.core.listServiceForAllNamespaces({ labelSelector: MANAGED }),
       this.enqueueOwned,
       MANAGED,
     );
-    this.watch(
+    this.owned.PodDisruptionBudget = this.watch(
       "/apis/policy/v1/poddisruptionbudgets",
       () => policy.listPodDisruptionBudgetForAllNamespaces({ labelSelector: MANAGED }),
       this.enqueueOwned,
       MANAGED,
     );
+    this.owned.Deployment = this.deployments;
     await Promise.all(this.informers.map((i) => i.start()));
     this.workers = Array.from({ length: this.o.workers }, () => this.work());
     if (this.o.resyncSeconds > 0) {
@@ -242,10 +245,7 @@ export class Controller {
   }
 
   private cached(obj: KubeObject): KubernetesObject | undefined {
-    const kindToInformer: Record<string, number> = { Service: 0, PodDisruptionBudget: 1 };
-    if (obj.kind === "Deployment") return this.deployments.get(obj.metadata.name, obj.metadata.namespace);
-    const owned = this.informers.slice(this.models.length + 1);
-    return owned[kindToInformer[obj.kind] ?? -1]?.get(obj.metadata.name, obj.metadata.namespace);
+    return this.owned[obj.kind]?.get(obj.metadata.name, obj.metadata.namespace);
   }
 
   async reconcile(key: string): Promise<void> {
