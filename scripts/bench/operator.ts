@@ -14,7 +14,8 @@ import { KubeConfig, KubernetesObjectApi, PatchStrategy } from "@kubernetes/clie
 import { stringify } from "yaml";
 import { down, isRunning, up } from "../../src/cli/local-cluster/cluster.js";
 import { DEFAULT_TOPOLOGY } from "../../src/cli/local-cluster/topology.js";
-import { repoRoot, tool } from "../../src/cli/lib/paths.js";
+import { kubectlFor } from "../../src/cli/lib/kubectl.js";
+import { repoRoot } from "../../src/cli/lib/paths.js";
 
 const execFileAsync = promisify(execFile);
 const { values: args } = parseArgs({
@@ -81,13 +82,7 @@ async function main() {
     ],
   };
   const cluster = await up({ topology, log: (l) => log(l) });
-  const kubectl = async (a: string[], input?: string) => {
-    const p = execFileAsync(tool("kubectl"), ["--kubeconfig", cluster.kubeconfig, ...a], {
-      maxBuffer: 256 << 20,
-    });
-    if (input !== undefined) p.child.stdin?.end(input);
-    return (await p).stdout;
-  };
+  const kubectl = kubectlFor(cluster.kubeconfig);
   try {
     await kubectl(["apply", "--server-side", "-f", join(repoRoot, "charts", "spillway", "crds")]);
     await kubectl(["wait", "--for=condition=Established", "crd/inferencemodels.spillway.dev"]);

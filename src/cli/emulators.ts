@@ -1,7 +1,7 @@
 import { existsSync, rmSync } from "node:fs";
-import { request } from "node:http";
 import { join } from "node:path";
 import { UserError } from "./lib/errors.js";
+import { httpStatus } from "./lib/http.js";
 import { runDir, tool } from "./lib/paths.js";
 import { assertPortsFree, isAlive, readPid, startDetached, stopProcess, waitUntil } from "./lib/process.js";
 
@@ -26,26 +26,14 @@ function awsEmulator(): AwsEmulator {
   return v;
 }
 
-function get(url: string): Promise<number> {
-  return new Promise((resolvePromise, reject) => {
-    const req = request(url, { timeout: 2000 }, (res) => {
-      res.resume();
-      resolvePromise(res.statusCode ?? 0);
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-    req.end();
-  });
-}
-
 const services = () => ({
   aws: {
     name: "aws",
     ports: [4566],
     health: async () =>
       awsEmulator() === "moto"
-        ? (await get(`${AWS_ENDPOINT}/moto-api/data.json`)) === 200
-        : (await get(`${AWS_ENDPOINT}/_localstack/health`)) === 200,
+        ? (await httpStatus(`${AWS_ENDPOINT}/moto-api/data.json`)) === 200
+        : (await httpStatus(`${AWS_ENDPOINT}/_localstack/health`)) === 200,
     spec: () =>
       awsEmulator() === "moto"
         ? { bin: tool("moto_server"), args: ["-H", "127.0.0.1", "-p", "4566"], env: {} }
@@ -58,7 +46,7 @@ const services = () => ({
   gcs: {
     name: "gcs",
     ports: [4443],
-    health: async () => (await get(`${GCS_ENDPOINT}/storage/v1/b?project=spillway`)) === 200,
+    health: async () => (await httpStatus(`${GCS_ENDPOINT}/storage/v1/b?project=spillway`)) === 200,
     spec: () => ({
       bin: tool("fake-gcs-server"),
       args: ["-scheme", "http", "-host", "127.0.0.1", "-port", "4443", "-backend", "memory"].concat([
@@ -76,7 +64,7 @@ export async function isRunning(): Promise<boolean> {
   const dir = stateDir();
   for (const s of Object.values(services())) {
     const pid = readPid(dir, s.name);
-    if (pid === undefined || !isAlive(pid) || !(await s.health().catch(() => false))) return false;
+    if (pid === undefined || !isAlive(pid) || !(await s.health())) return false;
   }
   return true;
 }
@@ -85,7 +73,7 @@ export async function up(log: (line: string) => void = () => undefined): Promise
   const dir = stateDir();
   for (const s of Object.values(services())) {
     const pid = readPid(dir, s.name);
-    if (pid !== undefined && isAlive(pid) && (await s.health().catch(() => false))) {
+    if (pid !== undefined && isAlive(pid) && (await s.health())) {
       log(`${s.name} already running`);
       continue;
     }

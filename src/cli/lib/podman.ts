@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
-import { request } from "node:http";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { UserError } from "./errors.js";
+import { httpStatus } from "./http.js";
 import { repoRoot, runDir } from "./paths.js";
 import { startDetached, stopProcess, waitUntil } from "./process.js";
 
@@ -25,19 +25,6 @@ export async function imageExists(image: string): Promise<boolean> {
   }
 }
 
-function ping(socket: string): Promise<boolean> {
-  return new Promise((resolvePromise) => {
-    const req = request({ socketPath: socket, path: "/_ping", timeout: 1000 }, (res) => {
-      res.resume();
-      resolvePromise(res.statusCode === 200);
-    });
-    req.on("error", () => {
-      resolvePromise(false);
-    });
-    req.end();
-  });
-}
-
 /**
  * Starts `podman system service` on a socket of our own, so testcontainers (a Docker API client) can
  * drive podman without a Docker engine. Returns the DOCKER_HOST value and a stop function.
@@ -55,11 +42,15 @@ export async function startDockerApi(): Promise<{ dockerHost: string; stop: () =
     ports: [],
     env: podmanEnv,
   });
-  await waitUntil("podman API socket", () => ping(socket), {
-    timeoutMs: 20_000,
-    stateDir,
-    component: "podman-service",
-  }).catch((err: unknown) => {
+  await waitUntil(
+    "podman API socket",
+    async () => (await httpStatus({ socketPath: socket, path: "/_ping" }, {}, 1000)) === 200,
+    {
+      timeoutMs: 20_000,
+      stateDir,
+      component: "podman-service",
+    },
+  ).catch((err: unknown) => {
     throw new UserError(
       `podman system service did not start: ${String(err)}`,
       "run `npm run tools` (installs podman)",

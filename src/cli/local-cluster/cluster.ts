@@ -1,11 +1,9 @@
-import { execFile } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { request as httpRequest } from "node:http";
-import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { stringify } from "yaml";
+import { httpStatus } from "../lib/http.js";
+import { kubectlFor } from "../lib/kubectl.js";
 import { runDir, tool } from "../lib/paths.js";
 import {
   assertPortsFree,
@@ -18,8 +16,6 @@ import {
 } from "../lib/process.js";
 import { createPki, kubeconfig, loadPki, type Pki } from "./pki.js";
 import { DEFAULT_TOPOLOGY, nodeManifests, type Topology } from "./topology.js";
-
-const execFileAsync = promisify(execFile);
 
 /** Loopback ports, away from the defaults of a real cluster (6443, 2379, 10257, 10259) on the same host. */
 export const PORTS = {
@@ -71,40 +67,16 @@ function describe(stateDir: string): LocalCluster {
   };
 }
 
-/** GET over TLS to a local component; `pki` adds the admin client certificate for the API server. */
-function get(url: string, pki?: Pki): Promise<number> {
-  return new Promise((resolvePromise, reject) => {
-    const isHttps = url.startsWith("https:");
-    const options = isHttps
-      ? pki
-        ? {
-            ca: readFileSync(pki.caCert),
-            cert: readFileSync(pki.client("admin").cert),
-            key: readFileSync(pki.client("admin").key),
-          }
-        : // controller-manager and scheduler serve a self-signed certificate on loopback.
-          { rejectUnauthorized: false }
-      : {};
-    const req = (isHttps ? httpsRequest : httpRequest)(url, { ...options, timeout: 2000 }, (res) => {
-      res.resume();
-      resolvePromise(res.statusCode ?? 0);
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-    req.end();
-  });
+/** TLS for talking to the API server as admin, read once per start or check rather than per poll. */
+function adminTls(pki: Pki) {
+  return {
+    ca: readFileSync(pki.caCert),
+    cert: readFileSync(pki.client("admin").cert),
+    key: readFileSync(pki.client("admin").key),
+  };
 }
-
-async function kubectl(cluster: LocalCluster, args: string[], input?: string): Promise<string> {
-  const child = execFileAsync(tool("kubectl"), ["--kubeconfig", cluster.kubeconfig, ...args], {
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  if (input !== undefined) {
-    child.child.stdin?.end(input);
-  }
-  const { stdout } = await child;
-  return stdout;
-}
+// controller-manager and scheduler serve a self-signed certificate on loopback.
+const SELF_SIGNED = { rejectUnauthorized: false };
 
 /** True when this state dir's processes are all alive and the API server answers /readyz. */
 export async function isRunning(stateDir = defaultStateDir()): Promise<boolean> {
@@ -113,7 +85,7 @@ export async function isRunning(stateDir = defaultStateDir()): Promise<boolean> 
     if (pid === undefined || !isAlive(pid)) return false;
   }
   const pki = loadPki(join(stateDir, "pki"));
-  return (await get(`https://127.0.0.1:${PORTS.apiserver}/readyz`, pki).catch(() => 0)) === 200;
+  return (await httpStatus(`https://127.0.0.1:${PORTS.apiserver}/readyz`, adminTls(pki))) === 200;
 }
 
 function components(stateDir: string, pki: Pki): Supervised[] {
@@ -223,13 +195,16 @@ function components(stateDir: string, pki: Pki): Supervised[] {
   ];
 }
 
-const HEALTH: Record<(typeof COMPONENTS)[number], (pki: Pki) => Promise<boolean>> = {
-  etcd: async () => (await get(`http://127.0.0.1:${PORTS.etcdClient}/health`)) === 200,
-  "kube-apiserver": async (pki) => (await get(`https://127.0.0.1:${PORTS.apiserver}/readyz`, pki)) === 200,
+type Tls = ReturnType<typeof adminTls>;
+const HEALTH: Record<(typeof COMPONENTS)[number], (tls: Tls) => Promise<boolean>> = {
+  etcd: async () => (await httpStatus(`http://127.0.0.1:${PORTS.etcdClient}/health`)) === 200,
+  "kube-apiserver": async (tls) =>
+    (await httpStatus(`https://127.0.0.1:${PORTS.apiserver}/readyz`, tls)) === 200,
   "kube-controller-manager": async () =>
-    (await get(`https://127.0.0.1:${PORTS.controllerManager}/healthz`)) === 200,
-  "kube-scheduler": async () => (await get(`https://127.0.0.1:${PORTS.scheduler}/healthz`)) === 200,
-  kwok: async () => (await get(`http://127.0.0.1:${PORTS.kwok}/healthz`)) === 200,
+    (await httpStatus(`https://127.0.0.1:${PORTS.controllerManager}/healthz`, SELF_SIGNED)) === 200,
+  "kube-scheduler": async () =>
+    (await httpStatus(`https://127.0.0.1:${PORTS.scheduler}/healthz`, SELF_SIGNED)) === 200,
+  kwok: async () => (await httpStatus(`http://127.0.0.1:${PORTS.kwok}/healthz`)) === 200,
 };
 
 /**
@@ -268,23 +243,25 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
     writeFileSync(join(stateDir, `${name}.kubeconfig`), kubeconfig(cluster.server, pki, name));
   }
   const started = Date.now();
+  const tls = adminTls(pki);
+  const kubectl = kubectlFor(cluster.kubeconfig);
   try {
     for (const p of procs) {
       const t = Date.now();
       startDetached(stateDir, p);
       const name = p.name as (typeof COMPONENTS)[number];
-      await waitUntil(`${name} health`, () => HEALTH[name](pki), { timeoutMs, stateDir, component: name });
+      await waitUntil(`${name} health`, () => HEALTH[name](tls), { timeoutMs, stateDir, component: name });
       log(`${name.padEnd(24)} ready in ${((Date.now() - t) / 1000).toFixed(1)}s`);
     }
-    const version = JSON.parse(await kubectl(cluster, ["version", "-o", "json"])) as {
+    const version = JSON.parse(await kubectl(["version", "-o", "json"])) as {
       serverVersion: { gitVersion: string };
     };
     const nodes = nodeManifests(opts.topology ?? DEFAULT_TOPOLOGY, version.serverVersion.gitVersion);
-    await kubectl(cluster, ["apply", "-f", "-"], nodes.map((n) => stringify(n)).join("---\n"));
+    await kubectl(["apply", "-f", "-"], nodes.map((n) => stringify(n)).join("---\n"));
     await waitUntil(
       `${nodes.length} kwok nodes Ready`,
       async () => {
-        const out = await kubectl(cluster, [
+        const out = await kubectl([
           "get",
           "nodes",
           "-o",
@@ -297,7 +274,7 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
     await waitUntil(
       "default ServiceAccount",
       async () => {
-        await kubectl(cluster, ["get", "serviceaccount", "default", "-n", "default"]);
+        await kubectl(["get", "serviceaccount", "default", "-n", "default"]);
         return true;
       },
       { timeoutMs, stateDir, component: "kube-controller-manager" },
