@@ -102,6 +102,7 @@ export class Engine {
   readonly slots: SlotPool<Slot>;
   /** llama.cpp's threads, as chosen (see threads.ts). */
   readonly threads: number;
+  private jsonGrammar: Promise<LlamaGrammar> | undefined;
 
   private constructor(
     private readonly llama: Llama,
@@ -218,8 +219,11 @@ export class Engine {
     }
     let grammar: LlamaGrammar | undefined;
     const format = sampling.responseFormat;
-    if (format?.type === "json_object") grammar = await this.llama.getGrammarFor("json");
-    else if (format?.type === "json_schema") {
+    if (format?.type === "json_object") {
+      // Built once: the JSON grammar is the same for every request.
+      this.jsonGrammar ??= this.llama.getGrammarFor("json");
+      grammar = await this.jsonGrammar;
+    } else if (format?.type === "json_schema") {
       try {
         grammar = await this.llama.createGrammarForJsonSchema(format.schema as never);
       } catch (err) {

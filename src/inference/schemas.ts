@@ -1,4 +1,4 @@
-import { Type, type Static } from "@sinclair/typebox";
+import { Type, type Static, type TProperties } from "@sinclair/typebox";
 
 /**
  * OpenAI-compatible request and response schemas. Requests accept unknown fields (ignored, as other
@@ -77,43 +77,26 @@ export const Usage = Type.Object({
 
 const FinishReason = Type.Union([Type.Literal("stop"), Type.Literal("length")]);
 
-export const ChatCompletionResponse = Type.Object({
-  id: Type.String(),
-  object: Type.Literal("chat.completion"),
-  created: Type.Integer(),
-  model: Type.String(),
-  system_fingerprint: Type.String(),
-  choices: Type.Array(
-    Type.Object({
-      index: Type.Integer(),
-      message: Type.Object({
-        role: Type.Literal("assistant"),
-        content: Type.String(),
-        refusal: Type.Null(),
-      }),
-      logprobs: Type.Null(),
-      finish_reason: FinishReason,
-    }),
-  ),
-  usage: Usage,
+/** A completion response around its kind of choice: the same envelope for chat and text. */
+function completionResponse<O extends string, C extends TProperties>(object: O, choice: C) {
+  return Type.Object({
+    id: Type.String(),
+    object: Type.Literal(object),
+    created: Type.Integer(),
+    model: Type.String(),
+    system_fingerprint: Type.String(),
+    choices: Type.Array(
+      Type.Object({ index: Type.Integer(), ...choice, logprobs: Type.Null(), finish_reason: FinishReason }),
+    ),
+    usage: Usage,
+  });
+}
+
+export const ChatCompletionResponse = completionResponse("chat.completion", {
+  message: Type.Object({ role: Type.Literal("assistant"), content: Type.String(), refusal: Type.Null() }),
 });
 
-export const CompletionResponse = Type.Object({
-  id: Type.String(),
-  object: Type.Literal("text_completion"),
-  created: Type.Integer(),
-  model: Type.String(),
-  system_fingerprint: Type.String(),
-  choices: Type.Array(
-    Type.Object({
-      index: Type.Integer(),
-      text: Type.String(),
-      logprobs: Type.Null(),
-      finish_reason: FinishReason,
-    }),
-  ),
-  usage: Usage,
-});
+export const CompletionResponse = completionResponse("text_completion", { text: Type.String() });
 
 export const ErrorResponse = Type.Object({
   error: Type.Object({

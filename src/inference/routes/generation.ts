@@ -64,35 +64,36 @@ function sampling(
   };
 }
 
-function chatJob(body: ChatCompletionRequest): Job {
-  const messages: ChatMessage[] = body.messages.map((m) => ({
-    role: m.role,
-    content: typeof m.content === "string" ? m.content : m.content.map((p) => p.text).join(""),
-  }));
+/** What both routes share; the rest is the prompt and the token limit. */
+function job(
+  kind: Kind,
+  body: ChatCompletionRequest | CompletionRequest,
+  prompt: Prompt,
+  maxTokens: number | null | undefined,
+): Job {
   return {
-    kind: "chat",
-    route: "/v1/chat/completions",
+    kind,
+    route: kind === "chat" ? "/v1/chat/completions" : "/v1/completions",
     model: body.model,
     n: body.n,
-    prompt: { kind: "chat", messages },
-    sampling: sampling(body, body.max_completion_tokens ?? body.max_tokens),
+    prompt,
+    sampling: sampling(body, maxTokens),
     stream: body.stream === true,
     includeUsage: body.stream_options?.include_usage === true,
   };
 }
 
+function chatJob(body: ChatCompletionRequest): Job {
+  const messages: ChatMessage[] = body.messages.map((m) => ({
+    role: m.role,
+    content: typeof m.content === "string" ? m.content : m.content.map((p) => p.text).join(""),
+  }));
+  return job("chat", body, { kind: "chat", messages }, body.max_completion_tokens ?? body.max_tokens);
+}
+
 function completionJob(body: CompletionRequest): Job {
   const text = typeof body.prompt === "string" ? body.prompt : (body.prompt[0] ?? "");
-  return {
-    kind: "completion",
-    route: "/v1/completions",
-    model: body.model,
-    n: body.n,
-    prompt: { kind: "text", text },
-    sampling: sampling(body, body.max_tokens),
-    stream: body.stream === true,
-    includeUsage: body.stream_options?.include_usage === true,
-  };
+  return job("completion", body, { kind: "text", text }, body.max_tokens);
 }
 
 function usage(promptTokens: number, completionTokens: number) {
@@ -135,26 +136,18 @@ async function run(
   const created = Math.floor(Date.now() / 1000);
   let streaming = false;
   const write = (obj: unknown) => reply.raw.write(`data: ${JSON.stringify(obj)}\n\n`);
-  const chunk = (delta: { role?: "assistant"; content?: string }, text: string, finish: string | null) =>
-    job.kind === "chat"
-      ? {
-          id,
-          object: "chat.completion.chunk",
-          created,
-          model: runtime.modelId,
-          system_fingerprint: SYSTEM_FINGERPRINT,
-          choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-          ...(job.includeUsage ? { usage: null } : {}),
-        }
-      : {
-          id,
-          object: "text_completion",
-          created,
-          model: runtime.modelId,
-          system_fingerprint: SYSTEM_FINGERPRINT,
-          choices: [{ index: 0, text, logprobs: null, finish_reason: finish }],
-          ...(job.includeUsage ? { usage: null } : {}),
-        };
+  // One SSE event: chat carries a delta, a text completion the text itself.
+  const chunk = (delta: { role?: "assistant"; content?: string }, text: string, finish: string | null) => ({
+    id,
+    object: job.kind === "chat" ? "chat.completion.chunk" : "text_completion",
+    created,
+    model: runtime.modelId,
+    system_fingerprint: SYSTEM_FINGERPRINT,
+    choices: [
+      { index: 0, ...(job.kind === "chat" ? { delta } : { text }), logprobs: null, finish_reason: finish },
+    ],
+    ...(job.includeUsage ? { usage: null } : {}),
+  });
 
   try {
     const slot = await engine.slots.acquire(signal);
