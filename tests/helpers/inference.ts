@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, type Config } from "../../src/inference/config.js";
 import { createServer, type Server } from "../../src/inference/serve.js";
-import { repoRoot } from "../../src/cli/lib/paths.js";
 import { fixtureModel } from "./model.js";
+import { spawnTs } from "./process.js";
 import { waitFor } from "./wait.js";
 
 /** A config for tests: the tiny fixture model, 4 slots of 512 tokens, its own cache dir. */
@@ -44,30 +44,11 @@ export interface ServerProcess {
 /** `npm run serve` as a real process (for signals and exit codes), on a free loopback port. */
 export function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): ServerProcess {
   const port = 20000 + Math.floor(Math.random() * 20000);
-  // node with tsx's loader rather than the tsx CLI, so signals reach the server itself.
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      join(repoRoot, "src", "inference", "server.ts"),
-      "--port",
-      String(port),
-      "--host",
-      "127.0.0.1",
-      ...args,
-    ],
-    { env: { ...process.env, SPILLWAY_LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let out = "";
-  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-  const exit = new Promise<number | null>((resolvePromise) =>
-    child.once("exit", (code) => {
-      resolvePromise(code);
-    }),
-  );
-  return { child, url: `http://127.0.0.1:${port}`, output: () => out, exit };
+  const p = spawnTs("src/inference/server.ts", ["--port", String(port), "--host", "127.0.0.1", ...args], {
+    SPILLWAY_LOG_LEVEL: "info",
+    ...env,
+  });
+  return { ...p, url: `http://127.0.0.1:${port}` };
 }
 
 export async function waitReady(url: string, timeoutMs = 60_000): Promise<void> {

@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { repoRoot } from "../../src/cli/lib/paths.js";
+import { spawnTs } from "./process.js";
 import { waitFor } from "./wait.js";
 
 export interface OperatorProcess {
@@ -36,29 +36,11 @@ export async function startOperator(opts: {
       ...opts.config,
     }),
   );
-  // One process (node with tsx's loader), not the tsx CLI, which runs the program in a child: a SIGKILL
-  // must kill the operator itself, not orphan it.
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      join(repoRoot, "src", "operator", "main.ts"),
-      "--config",
-      configFile,
-      "--identity",
-      opts.identity,
-    ],
-    { env: { ...process.env, KUBECONFIG: opts.kubeconfig }, stdio: ["ignore", "pipe", "pipe"] },
+  const { child, output, exit } = spawnTs(
+    "src/operator/main.ts",
+    ["--config", configFile, "--identity", opts.identity],
+    { KUBECONFIG: opts.kubeconfig },
   );
-  let out = "";
-  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => {
-    child.once("exit", () => {
-      resolve();
-    });
-  });
   const probes = `http://127.0.0.1:${port}`;
   await waitFor(`${opts.identity} probes`, async () => (await fetch(`${probes}/healthz`)).ok, {
     timeoutMs: 30_000,
@@ -72,15 +54,15 @@ export async function startOperator(opts: {
     child,
     identity: opts.identity,
     probes,
-    output: () => out,
+    output,
     metric,
     stop: async () => {
       if (child.exitCode === null) child.kill("SIGTERM");
-      await exited;
+      await exit;
     },
     kill: async () => {
       if (child.exitCode === null) child.kill("SIGKILL");
-      await exited;
+      await exit;
     },
   };
 }
