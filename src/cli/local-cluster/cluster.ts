@@ -293,8 +293,15 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
  */
 export async function down(opts: { stateDir?: string; keepLogs?: boolean } = {}): Promise<void> {
   const stateDir = opts.stateDir ?? defaultStateDir();
-  // The demo's operator (scripts/demo.sh) goes first, before the API it talks to.
-  for (const name of ["operator", ...[...COMPONENTS].reverse()]) await stopProcess(stateDir, name);
+  // Processes started beside the cluster (a pid file in its state dir, like the demo's operator) go
+  // first, before the API they talk to; then the components in reverse start order.
+  const pidsDir = join(stateDir, "pids");
+  const beside = existsSync(pidsDir)
+    ? readdirSync(pidsDir)
+        .map((f) => f.replace(/\.pid$/, ""))
+        .filter((n) => !(COMPONENTS as readonly string[]).includes(n))
+    : [];
+  for (const name of [...beside, ...[...COMPONENTS].reverse()]) await stopProcess(stateDir, name);
   if (!existsSync(stateDir)) return;
   for (const entry of readdirSync(stateDir)) {
     if (opts.keepLogs && entry === "logs") continue;
