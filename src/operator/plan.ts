@@ -1,5 +1,8 @@
 import { API_VERSION } from "../api/common.js";
 import type { InferenceModel } from "../api/inference-model.js";
+import { MODEL_LABEL, SPOT_TAINT_KEY, TIER_LABEL } from "../api/labels.js";
+
+export { MODEL_LABEL, SPOT_TAINT_KEY, TIER_LABEL };
 
 /**
  * The desired state of one InferenceModel, as a pure function: no I/O, so it is table-tested and the
@@ -9,9 +12,6 @@ import type { InferenceModel } from "../api/inference-model.js";
 
 export const FIELD_MANAGER = "spillway";
 export const SERVER_PORT = 8080;
-export const MODEL_LABEL = "spillway.dev/model";
-export const TIER_LABEL = "spillway.dev/tier";
-export const SPOT_TAINT_KEY = "spillway.dev/spot";
 const CACHE_DIR = "/var/cache/spillway";
 
 export interface PlanConfig {

@@ -3,10 +3,9 @@
  * and a pure function from it to Node manifests, so the shape is table-tested without a cluster.
  */
 
-export const TIER_LABEL = "spillway.dev/tier";
-export const PROVIDER_LABEL = "spillway.dev/provider";
-export const POOL_LABEL = "spillway.dev/pool";
-export const SPOT_TAINT_KEY = "spillway.dev/spot";
+import { POOL_LABEL, PROVIDER_LABEL, SPOT_TAINT_KEY, TIER_LABEL } from "../../api/labels.js";
+
+export { POOL_LABEL, PROVIDER_LABEL, SPOT_TAINT_KEY, TIER_LABEL };
 /** kwok manages only nodes carrying this annotation. */
 export const KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node";
 
