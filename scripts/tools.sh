@@ -10,7 +10,7 @@
 LOG_PREFIX=tools
 source "$(dirname "$0")/lib/common.sh"
 
-ALL_TOOLS=(apt kube etcd kwok opa helm fake-gcs-server tofu hcloud-provider moto)
+ALL_TOOLS=(apt kube etcd kwok opa helm fake-gcs-server tofu tflint hcloud-provider moto)
 [[ "${SPILLWAY_LOCALSTACK:-0}" == 1 ]] && ALL_TOOLS+=(localstack)
 
 export GOTOOLCHAIN=local
@@ -136,6 +136,7 @@ go_install() {
 tool_kwok() { go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok kwok --version; }
 tool_opa() { LDFLAGS_EXTRA="-X github.com/open-policy-agent/opa/v1/version.Version=${OPA_VERSION#v}" go_install opa "$OPA_VERSION" github.com/open-policy-agent/opa opa version; }
 tool_helm() { LDFLAGS_EXTRA="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" go_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm helm version; }
+tool_tflint() { go_install tflint "$TFLINT_VERSION" github.com/terraform-linters/tflint tflint --version; }
 tool_fake-gcs-server() { go_install fake-gcs-server "$FAKE_GCS_SERVER_VERSION" github.com/fsouza/fake-gcs-server fake-gcs-server -help; }
 
 tool_hcloud-provider() {
@@ -161,6 +162,32 @@ tool_hcloud-provider() {
   grep -qi 'plugin' <<<"$out"
   mv -f "$stage/$binary" "$BIN/$binary"; echo "$v" >"$TOOLS/stamps/hcloud-provider"; rm -rf "$stage"
 }
+
+# cloud_provider NAME MODULE_VERSION: builds terraform-provider-NAME into $CACHE/providers/NAME/<version>/,
+# where the Terraform mirror script (scripts/tofu-mirror.sh) finds it. Opt-in: never part of ALL_TOOLS.
+cloud_provider() {
+  local name="$1" v="$2" mod="github.com/hashicorp/terraform-provider-$1"
+  local out="$CACHE/providers/$name/$v" binary="terraform-provider-$name"
+  [[ -x "$out/$binary" && -f "$out/VERSION" ]] && { echo "$v" >"$TOOLS/stamps/$name-provider"; return 0; }
+  require_go
+  step "download $mod@$v"
+  local dir; dir="$(go mod download -json "$mod@$v" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  step "read the release from CHANGELOG.md"
+  local release; release="$(grep -m1 -oE '^## [0-9]+\.[0-9]+\.[0-9]+' "$dir/CHANGELOG.md" | cut -c4-)"
+  [[ -n "$release" ]]
+  step "go build (aws: 45-90 min, google: 20-40 min on 2 cores)"
+  local wrapper; wrapper="$(wrapper_module "$name-provider" "$mod $v")"
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  (cd "$wrapper" && GOFLAGS="$GOFLAGS -mod=mod" run go build -ldflags "-s -w" -o "$out.tmp/$binary" "$mod")
+  step "smoke check"
+  local smoke; smoke="$("$out.tmp/$binary" 2>&1 || true)"
+  grep -qi 'plugin' <<<"$smoke"
+  echo "$release" >"$out.tmp/VERSION"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  echo "$v" >"$TOOLS/stamps/$name-provider"
+}
+tool_aws-provider() { cloud_provider aws "$AWS_PROVIDER_MODULE_VERSION"; }
+tool_google-provider() { cloud_provider google "$GOOGLE_PROVIDER_MODULE_VERSION"; }
 
 tool_tofu() {
   local v="$OPENTOFU_VERSION" stage="$TOOLS/stage/tofu"
@@ -197,7 +224,7 @@ main() {
   local tools=("$@"); ((${#tools[@]})) || tools=("${ALL_TOOLS[@]}")
   local total_start=$SECONDS
   for t in "${tools[@]}"; do
-    declare -F "tool_$t" >/dev/null || die "unknown tool '$t'" "one of: ${ALL_TOOLS[*]} localstack"
+    declare -F "tool_$t" >/dev/null || die "unknown tool '$t'" "one of: ${ALL_TOOLS[*]} localstack aws-provider google-provider"
     CURRENT_TOOL="$t"; : >"$TOOLS/logs/$t.log"
     local start=$SECONDS before=""
     [[ -f "$TOOLS/stamps/$t" ]] && before="$(cat "$TOOLS/stamps/$t")"
