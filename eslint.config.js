@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", ".tools/", ".run/", ".gen/", "cdktf.out/"] },
+  { ignores: ["node_modules/", "dist/", ".tools/", ".run/", "**/.gen/", "cdktf.out/"] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -20,8 +20,8 @@ export default tseslint.config(
         "error",
         {
           paths: [
-            { name: "@cdktf/provider-aws", message: "import from @cdktf/provider-aws/lib/<resource>" },
-            { name: "@cdktf/provider-google", message: "import from @cdktf/provider-google/lib/<resource>" },
+            { name: "@cdktf/provider-aws", message: "import from @cdktf/provider-aws/lib/<resource>/index.js" },
+            { name: "@cdktf/provider-google", message: "import from @cdktf/provider-google/lib/<resource>/index.js" },
           ],
         },
       ],
