@@ -1,6 +1,6 @@
 /** OpenTofu run offline: providers come from the local mirror that scripts/tofu-mirror.sh lays out. */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { repoRoot, tool } from "../../src/cli/lib/paths.js";
 
@@ -41,4 +41,17 @@ export function tofuEnv(base: NodeJS.ProcessEnv = process.env): TofuEnv {
     CHECKPOINT_DISABLE: "1",
     TF_IN_AUTOMATION: "1",
   };
+}
+
+/** Where scripts/tofu-mirror.sh lays out providers, under the host OpenTofu resolves bare sources to. */
+const MIRROR = join(ROOT, ".tools", "tofu-mirror", "registry.opentofu.org");
+
+/**
+ * Whether a provider is in the local mirror. hcloud always is after `npm run tools`; aws and google only
+ * once built with `npm run tools:providers`. Call after tofuEnv(), which refreshes the mirror.
+ */
+export function providerMirrored(
+  source: "hetznercloud/hcloud" | "hashicorp/aws" | "hashicorp/google",
+): boolean {
+  return existsSync(join(MIRROR, source));
 }

@@ -14,6 +14,9 @@ export class SpillwayStack extends TerraformStack {
     super(scope, id);
     // cdktf runs Terraform in cdktf.out/stacks/<id>.
     new LocalBackend(this, { path: `../../../terraform.${id}.tfstate` });
+    // OpenTofu and Terraform 1.6+ both read what the stacks synthesize (validation blocks, sensitive
+    // inputs, ignore_changes by name).
+    this.addOverride("terraform.required_version", ">= 1.6.0");
   }
 
   /**

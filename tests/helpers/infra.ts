@@ -93,3 +93,35 @@ export function textOf(value: unknown): string {
   const text = typeof value === "string" ? value : JSON.stringify(value);
   return text.replace(/\\n/g, "\n").replace(/\\"/g, '"');
 }
+
+export interface SynthesizedApp {
+  /** cdktf.out-like folder: stacks/<id>/cdk.tf.json. */
+  readonly outdir: string;
+  stackDir(id: StackId): string;
+  json(id: StackId): Synthesized;
+  cleanup(): void;
+}
+
+/**
+ * Synthesizes every stack to disk as `cdktf synth` does (with construct paths in the metadata), after
+ * `change` edits the built stacks: the way tests make deliberately bad variants of the real stacks.
+ */
+export function synthApp(
+  config: InfraConfig = testConfig(),
+  change: (stacks: ReturnType<typeof buildStacks>) => void = () => undefined,
+  options: BuildOptions = {},
+): SynthesizedApp {
+  const outdir = mkdtempSync(join(tmpdir(), "spillway-synth-"));
+  const app = new App({ outdir, skipValidation: false });
+  change(buildStacks(app, config, options));
+  app.synth();
+  const stackDir = (id: StackId) => join(outdir, "stacks", id);
+  return {
+    outdir,
+    stackDir,
+    json: (id) => JSON.parse(readFileSync(join(stackDir(id), "cdk.tf.json"), "utf8")) as Synthesized,
+    cleanup: () => {
+      rmSync(outdir, { recursive: true, force: true });
+    },
+  };
+}

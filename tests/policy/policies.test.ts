@@ -1,0 +1,155 @@
+import { join } from "node:path";
+import type { TerraformResource } from "cdktf";
+import type { Construct } from "constructs";
+import { afterAll, describe, expect, it } from "vitest";
+import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
+import { S3BucketAcl } from "@cdktf/provider-aws/lib/s3-bucket-acl/index.js";
+import { ComputeFirewall } from "@cdktf/provider-google/lib/compute-firewall/index.js";
+import { StorageBucketIamMember } from "@cdktf/provider-google/lib/storage-bucket-iam-member/index.js";
+import type { StackId } from "../../infra/stacks/index.js";
+import { STACK_IDS } from "../../infra/stacks/index.js";
+import { synthApp, testConfig, type SynthesizedApp } from "../helpers/infra.js";
+import { denials, opa, POLICIES } from "../helpers/policy.js";
+
+const apps: SynthesizedApp[] = [];
+/** The real stacks with `change` applied, synthesized to disk. */
+function variant(...args: Parameters<typeof synthApp>): SynthesizedApp {
+  const app = synthApp(...args);
+  apps.push(app);
+  return app;
+}
+afterAll(() => {
+  for (const app of apps) app.cleanup();
+});
+/** A resource inside a construct, for an escape-hatch override. */
+const child = (scope: Construct, id: string) => scope.node.findChild(id) as TerraformResource;
+const stackFile = (app: SynthesizedApp, id: StackId) => join(app.stackDir(id), "cdk.tf.json");
+
+describe("OPA policies", () => {
+  it("pass their own Rego unit tests, samples included", async () => {
+    await opa("check", "--strict", POLICIES);
+    const out = await opa("test", POLICIES);
+    const [, passed, total] = /PASS: (\d+)\/(\d+)/.exec(out) ?? [];
+    expect(Number(passed)).toBeGreaterThan(100);
+    expect(passed).toBe(total);
+  });
+
+  const real = variant();
+  it.each(STACK_IDS)("the %s stack as built passes every policy", async (id) => {
+    expect(await denials(stackFile(real, id))).toEqual({ security: [], cost: [] });
+  });
+
+  // Deliberately bad variants of the real stacks, each denied with a message naming the resource by its
+  // Terraform address and construct path.
+  it.each<[string, StackId, "security" | "cost", SynthesizedApp, RegExp]>([
+    [
+      "a public bucket (public-access block lifted, public-read ACL)",
+      "aws-spot",
+      "security",
+      variant(undefined, (s) => {
+        const stack = s["aws-spot"];
+        child(stack.bucket, "public-access").addOverride("block_public_acls", false);
+        new S3BucketAcl(stack, "public-acl", { bucket: stack.bucket.bucket.id, acl: "public-read" });
+      }),
+      /aws_s3_bucket_acl\.public-acl \(aws-spot\/public-acl\)/,
+    ],
+    [
+      "a public GCS bucket (allUsers may read)",
+      "gcp-spot",
+      "security",
+      variant(undefined, (s) => {
+        const stack = s["gcp-spot"];
+        new StorageBucketIamMember(stack, "everyone", {
+          bucket: stack.bucket.bucket.name,
+          role: "roles/storage.objectViewer",
+          member: "allUsers",
+        });
+      }),
+      /google_storage_bucket_iam_member\.everyone \(gcp-spot\/everyone\).*allUsers/,
+    ],
+    [
+      "SSH open to the world on the base firewall",
+      "hetzner-base",
+      "security",
+      variant(undefined, (s) => {
+        s["hetzner-base"].base.firewall.addOverride("rule", [
+          { direction: "in", protocol: "tcp", port: "22", source_ips: ["0.0.0.0/0"] },
+        ]);
+      }),
+      /hcloud_firewall\.base_firewall_[0-9A-F]+ \(hetzner-base\/base\/firewall\).*0\.0\.0\.0\/0.*SSH/,
+    ],
+    [
+      "the Kubernetes API open to the world on GCP",
+      "gcp-spot",
+      "security",
+      variant(undefined, (s) => {
+        new ComputeFirewall(s["gcp-spot"], "debug-api", {
+          name: "debug-api",
+          network: "default",
+          sourceRanges: ["0.0.0.0/0"],
+          allow: [{ protocol: "tcp", ports: ["6443"] }],
+        });
+      }),
+      /google_compute_firewall\.debug-api \(gcp-spot\/debug-api\).*Kubernetes API/,
+    ],
+    [
+      "a wildcard IAM policy on the node role",
+      "aws-spot",
+      "security",
+      variant(undefined, (s) => {
+        const stack = s["aws-spot"];
+        new IamRolePolicy(stack, "admin", {
+          role: stack.pool.role.id,
+          policy: JSON.stringify({
+            Version: "2012-10-17",
+            Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }],
+          }),
+        });
+      }),
+      /aws_iam_role_policy\.admin \(aws-spot\/admin\)/,
+    ],
+    [
+      "an on-demand burst pool on AWS",
+      "aws-spot",
+      "cost",
+      variant(undefined, (s) => {
+        s["aws-spot"].pool.group.addOverride(
+          "mixed_instances_policy.instances_distribution.on_demand_percentage_above_base_capacity",
+          100,
+        );
+      }),
+      /aws_autoscaling_group\.pool_group_[0-9A-F]+ \(aws-spot\/pool\/group\)/,
+    ],
+    [
+      "a standard (not spot) instance template on GCP",
+      "gcp-spot",
+      "cost",
+      variant(undefined, (s) => {
+        const template = child(s["gcp-spot"].pool, "template");
+        template.addOverride("scheduling.provisioning_model", "STANDARD");
+        template.addOverride("scheduling.preemptible", false);
+      }),
+      /google_compute_instance_template\.pool_template_[0-9A-F]+ \(gcp-spot\/pool\/template\)/,
+    ],
+    [
+      "a pool above the node cap",
+      "aws-spot",
+      "cost",
+      variant(testConfig((r) => (r.aws.maxNodes = 500))),
+      /aws_autoscaling_group\.pool_group_[0-9A-F]+ \(aws-spot\/pool\/group\).*500/,
+    ],
+    [
+      "an instance type off the allow-list",
+      "aws-spot",
+      "cost",
+      variant(testConfig((r) => r.aws.instanceTypes.push("p5.48xlarge"))),
+      /aws_autoscaling_group\.pool_group_[0-9A-F]+ \(aws-spot\/pool\/group\).*p5\.48xlarge/,
+    ],
+  ])("denies %s", async (_, id, policy, app, message) => {
+    const found = await denials(stackFile(app, id));
+    expect(
+      found[policy].some((m) => message.test(m)),
+      found[policy].join("\n") || "no denials",
+    ).toBe(true);
+  });
+});

@@ -1,0 +1,92 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { TerraformVariable } from "cdktf";
+import { afterAll, describe, expect, it } from "vitest";
+import { repoRoot, tool } from "../../src/cli/lib/paths.js";
+import { providerMirrored, tofuEnv } from "../../infra/lib/tofu.js";
+import type { StackId } from "../../infra/stacks/index.js";
+import { STACK_IDS } from "../../infra/stacks/index.js";
+import { synthApp, type SynthesizedApp } from "../helpers/infra.js";
+
+const execFileAsync = promisify(execFile);
+const env = tofuEnv();
+const real = synthApp();
+const apps: SynthesizedApp[] = [real];
+afterAll(() => {
+  for (const app of apps) app.cleanup();
+});
+
+interface TflintIssue {
+  rule: { name: string };
+  message: string;
+}
+
+/** tflint's issues for one synthesized stack (exit code 2 only means "issues found"). */
+async function tflint(dir: string): Promise<TflintIssue[]> {
+  const args = ["--chdir", dir, "--config", `${repoRoot}/.tflint.hcl`, "--format", "json"];
+  const out = await execFileAsync(tool("tflint"), args, { env }).then(
+    (r) => r.stdout,
+    (err: unknown) => {
+      const failed = err as { code?: number; stdout?: string };
+      if (failed.code === 2 && failed.stdout) return failed.stdout;
+      throw err;
+    },
+  );
+  return (JSON.parse(out) as { issues: TflintIssue[] }).issues;
+}
+
+async function tofu(dir: string, ...args: string[]): Promise<string> {
+  return (await execFileAsync(env.TOFU, args, { cwd: dir, env, maxBuffer: 16 << 20 })).stdout;
+}
+
+const PROVIDER_OF: Record<StackId, "hetznercloud/hcloud" | "hashicorp/aws" | "hashicorp/google"> = {
+  "hetzner-base": "hetznercloud/hcloud",
+  "aws-spot": "hashicorp/aws",
+  "gcp-spot": "hashicorp/google",
+};
+
+describe("static analysis of the synthesized stacks", () => {
+  it.each(STACK_IDS)("tflint finds nothing in %s", async (id) => {
+    expect(await tflint(real.stackDir(id))).toEqual([]);
+  });
+
+  it("tflint reports what it is there for: an input nothing uses", async () => {
+    const app = synthApp(
+      undefined,
+      (s) => new TerraformVariable(s["gcp-spot"], "forgotten", { type: "string" }),
+    );
+    apps.push(app);
+    const issues = await tflint(app.stackDir("gcp-spot"));
+    expect(issues.map((i) => i.rule.name)).toEqual(["terraform_unused_declarations"]);
+    expect(issues[0]!.message).toContain('"forgotten"');
+  });
+});
+
+describe("offline OpenTofu checks (providers from the local mirror, never a registry)", () => {
+  for (const id of STACK_IDS) {
+    const provider = PROVIDER_OF[id];
+    const present = providerMirrored(provider);
+    const title = present
+      ? `tofu init and validate ${id}`
+      : `tofu init and validate ${id} (not run: ${provider} is not built; npm run tools:providers builds it)`;
+    it.skipIf(!present)(title, { timeout: 300_000 }, async () => {
+      const dir = real.stackDir(id);
+      await tofu(dir, "init", "-input=false", "-backend=false", "-no-color");
+      const result = JSON.parse(await tofu(dir, "validate", "-json", "-no-color")) as {
+        valid: boolean;
+        diagnostics: unknown[];
+      };
+      expect(result).toMatchObject({ valid: true, diagnostics: [] });
+    });
+  }
+
+  it("tofu refuses a provider the mirror does not have, instead of downloading it", async () => {
+    const app = synthApp(undefined, (s) => {
+      s["hetzner-base"].addOverride("terraform.required_providers.hcloud.version", "9.9.9");
+    });
+    apps.push(app);
+    await expect(
+      tofu(app.stackDir("hetzner-base"), "init", "-input=false", "-backend=false", "-no-color"),
+    ).rejects.toThrow(/no available releases match|Failed to query available provider packages/);
+  });
+});
