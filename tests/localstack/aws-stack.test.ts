@@ -1,0 +1,135 @@
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from "@aws-sdk/client-auto-scaling";
+import {
+  DescribeLaunchTemplatesCommand,
+  DescribeSecurityGroupsCommand,
+  DescribeVpcsCommand,
+  EC2Client,
+} from "@aws-sdk/client-ec2";
+import {
+  GetBucketEncryptionCommand,
+  GetBucketVersioningCommand,
+  ListBucketsCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import { afterAll, describe, expect, inject, it } from "vitest";
+import { stringify } from "yaml";
+import { providerMirrored, tofuEnv } from "../../infra/lib/tofu.js";
+import { repoRoot } from "../../src/cli/lib/paths.js";
+import { devConfigRaw } from "../helpers/infra.js";
+
+const execFileAsync = promisify(execFile);
+const endpoint = inject("awsEndpoint");
+const region = "eu-central-1";
+const clientConfig = {
+  endpoint,
+  region,
+  credentials: { accessKeyId: "test", secretAccessKey: "test" },
+};
+const s3 = new S3Client({ ...clientConfig, forcePathStyle: true });
+const ec2 = new EC2Client(clientConfig);
+const autoscaling = new AutoScalingClient(clientConfig);
+
+// A fresh project name per run: emulator state outlives a failed run, and bucket names are global.
+const project = `t${randomBytes(3).toString("hex")}`;
+const dir = mkdtempSync(join(tmpdir(), "spillway-aws-stack-"));
+const config = devConfigRaw();
+config.project = project;
+config.aws.bucket = `${project}-models`;
+writeFileSync(join(dir, "config.yaml"), stringify(config));
+const token = randomBytes(24).toString("hex");
+const env = {
+  ...tofuEnv(),
+  SPILLWAY_CONFIG: join(dir, "config.yaml"),
+  SPILLWAY_AWS_ENDPOINT: endpoint,
+  TF_VAR_k3s_token: token,
+  AWS_ACCESS_KEY_ID: "test",
+  AWS_SECRET_ACCESS_KEY: "test",
+  AWS_REGION: region,
+  CI: "1",
+};
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** The cdktf CLI, as a platform engineer runs it, with tofu and the offline mirror. */
+async function cdktf(...args: string[]): Promise<string> {
+  const cli = join(repoRoot, "node_modules", "cdktf-cli", "bundle", "bin", "cdktf");
+  const run = await execFileAsync(process.execPath, [cli, ...args, "--output", join(dir, "out")], {
+    cwd: repoRoot,
+    env,
+    maxBuffer: 64 << 20,
+    timeout: 600_000,
+  });
+  return run.stdout + run.stderr;
+}
+
+const group = `${project}-dev-spot-${region}`;
+const present = providerMirrored("hashicorp/aws");
+
+const title = present
+  ? "the aws-spot stack applied to the AWS emulator with `cdktf deploy`"
+  : "the aws-spot stack applied to the AWS emulator (not run: the aws provider is not built; npm run tools:providers builds it)";
+
+describe.skipIf(!present)(title, () => {
+  it(
+    "creates the bucket, network, launch template and spot Auto Scaling group; destroy removes them",
+    { timeout: 1_200_000 },
+    async () => {
+      const deployed = await cdktf("deploy", "aws-spot", "--auto-approve", "--skip-provider-lock");
+      expect(deployed).not.toContain(token);
+
+      const versioning = await s3.send(new GetBucketVersioningCommand({ Bucket: `${project}-models` }));
+      expect(versioning.Status).toBe("Enabled");
+      const encryption = await s3.send(new GetBucketEncryptionCommand({ Bucket: `${project}-models` }));
+      expect(
+        encryption.ServerSideEncryptionConfiguration?.Rules?.[0]?.ApplyServerSideEncryptionByDefault
+          ?.SSEAlgorithm,
+      ).toBe("aws:kms");
+
+      const byProject = [{ Name: "tag:project", Values: [project] }];
+      const vpcs = await ec2.send(new DescribeVpcsCommand({ Filters: byProject }));
+      expect(vpcs.Vpcs?.map((v) => v.CidrBlock)).toEqual([config.aws.vpc.cidr]);
+      const groups = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: byProject }));
+      expect(groups.SecurityGroups?.map((g) => g.GroupName)).toEqual([`${project}-dev-spot-nodes`]);
+      const templates = await ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateNames: [group] }));
+      expect(templates.LaunchTemplates).toHaveLength(1);
+
+      const asgs = await autoscaling.send(
+        new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [group] }),
+      );
+      const asg = asgs.AutoScalingGroups?.[0];
+      expect(asg).toMatchObject({
+        MinSize: 0,
+        MaxSize: config.aws.maxNodes,
+        DesiredCapacity: 0,
+        CapacityRebalance: true,
+      });
+      expect(asg?.MixedInstancesPolicy?.InstancesDistribution).toMatchObject({
+        OnDemandBaseCapacity: 0,
+        OnDemandPercentageAboveBaseCapacity: 0,
+        SpotAllocationStrategy: "price-capacity-optimized",
+      });
+      expect(asg?.MixedInstancesPolicy?.LaunchTemplate?.Overrides?.map((o) => o.InstanceType)).toEqual(
+        config.aws.instanceTypes,
+      );
+
+      await cdktf("destroy", "aws-spot", "--auto-approve");
+      const buckets = await s3.send(new ListBucketsCommand({}));
+      expect(buckets.Buckets?.map((b) => b.Name)).not.toContain(`${project}-models`);
+      expect((await ec2.send(new DescribeVpcsCommand({ Filters: byProject }))).Vpcs).toEqual([]);
+      expect(
+        (await ec2.send(new DescribeSecurityGroupsCommand({ Filters: byProject }))).SecurityGroups,
+      ).toEqual([]);
+      const left = await autoscaling.send(
+        new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [group] }),
+      );
+      expect(left.AutoScalingGroups).toEqual([]);
+    },
+  );
+});
