@@ -4,8 +4,8 @@
 #
 #   scripts/tofu-mirror.sh      prints the CLI config path; use it as TF_CLI_CONFIG_FILE
 #
-# hcloud comes from `npm run tools`; aws and google only when built (`npm run tools:providers`), and a
-# provider that is absent is simply not in the mirror, so `tofu init` names it as missing.
+# hcloud comes from `npm run tools`; aws only when built (`npm run tools:providers`). A provider that is
+# absent is simply not in the mirror, so `tofu init` names it as missing.
 LOG_PREFIX=tofu-mirror
 source "$(dirname "$0")/lib/common.sh"
 
@@ -24,11 +24,8 @@ link() {
 rm -rf "$MIRROR"
 [[ -x "$BIN/terraform-provider-hcloud" ]] || die "terraform-provider-hcloud is not built" "npm run tools"
 link hetznercloud hcloud "${HCLOUD_PROVIDER_VERSION#v}" "$BIN/terraform-provider-hcloud"
-for name in aws google; do
-  var="${name^^}_PROVIDER_MODULE_VERSION"
-  built="$CACHE/providers/$name/${!var}"
-  [[ -x "$built/terraform-provider-$name" ]] && link hashicorp "$name" "$(cat "$built/VERSION")" "$built/terraform-provider-$name"
-done
+built="$CACHE/providers/aws/$AWS_PROVIDER_MODULE_VERSION"
+[[ -x "$built/terraform-provider-aws" ]] && link hashicorp aws "$(cat "$built/VERSION")" "$built/terraform-provider-aws"
 
 cat >"$RC" <<RC
 # Written by scripts/tofu-mirror.sh: providers come only from the local mirror.

@@ -163,8 +163,9 @@ tool_hcloud-provider() {
   mv -f "$stage/$binary" "$BIN/$binary"; echo "$v" >"$TOOLS/stamps/hcloud-provider"; rm -rf "$stage"
 }
 
-# cloud_provider NAME MODULE_VERSION: builds terraform-provider-NAME into $CACHE/providers/NAME/<version>/,
-# where the Terraform mirror script (scripts/tofu-mirror.sh) finds it. Opt-in: never part of ALL_TOOLS.
+# cloud_provider NAME MODULE_VERSION: builds github.com/hashicorp/terraform-provider-NAME into
+# $CACHE/providers/NAME/<module version>/, where scripts/tofu-mirror.sh finds it. Opt-in: never part of
+# ALL_TOOLS.
 cloud_provider() {
   local name="$1" v="$2" mod="github.com/hashicorp/terraform-provider-$1"
   local out="$CACHE/providers/$name/$v" binary="terraform-provider-$name"
@@ -175,7 +176,7 @@ cloud_provider() {
   step "read the release from CHANGELOG.md"
   local release; release="$(grep -m1 -oE '^## [0-9]+\.[0-9]+\.[0-9]+' "$dir/CHANGELOG.md" | cut -c4-)"
   [[ -n "$release" ]]
-  step "go build (aws: 45-90 min, google: 20-40 min on 2 cores)"
+  step "go build (aws: 45-90 min on 2 cores)"
   local wrapper; wrapper="$(wrapper_module "$name-provider" "$mod $v")"
   rm -rf "$out.tmp"; mkdir -p "$out.tmp"
   (cd "$wrapper" && GOFLAGS="$GOFLAGS -mod=mod" run go build -ldflags "-s -w" -o "$out.tmp/$binary" "$mod")
@@ -187,7 +188,6 @@ cloud_provider() {
   echo "$v" >"$TOOLS/stamps/$name-provider"
 }
 tool_aws-provider() { cloud_provider aws "$AWS_PROVIDER_MODULE_VERSION"; }
-tool_google-provider() { cloud_provider google "$GOOGLE_PROVIDER_MODULE_VERSION"; }
 
 tool_tofu() {
   local v="$OPENTOFU_VERSION" stage="$TOOLS/stage/tofu"
@@ -224,7 +224,7 @@ main() {
   local tools=("$@"); ((${#tools[@]})) || tools=("${ALL_TOOLS[@]}")
   local total_start=$SECONDS
   for t in "${tools[@]}"; do
-    declare -F "tool_$t" >/dev/null || die "unknown tool '$t'" "one of: ${ALL_TOOLS[*]} localstack aws-provider google-provider"
+    declare -F "tool_$t" >/dev/null || die "unknown tool '$t'" "one of: ${ALL_TOOLS[*]} localstack aws-provider"
     CURRENT_TOOL="$t"; : >"$TOOLS/logs/$t.log"
     local start=$SECONDS before=""
     [[ -f "$TOOLS/stamps/$t" ]] && before="$(cat "$TOOLS/stamps/$t")"
