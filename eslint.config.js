@@ -20,8 +20,14 @@ export default tseslint.config(
         "error",
         {
           paths: [
-            { name: "@cdktf/provider-aws", message: "import from @cdktf/provider-aws/lib/<resource>/index.js" },
-            { name: "@cdktf/provider-google", message: "import from @cdktf/provider-google/lib/<resource>/index.js" },
+            {
+              name: "@cdktf/provider-aws",
+              message: "import from @cdktf/provider-aws/lib/<resource>/index.js",
+            },
+            {
+              name: "@cdktf/provider-google",
+              message: "import from @cdktf/provider-google/lib/<resource>/index.js",
+            },
           ],
         },
       ],
