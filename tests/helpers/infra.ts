@@ -2,14 +2,18 @@
  * Builders for infrastructure tests: a valid config to start from, stacks synthesized in memory, and
  * small readers over the Terraform JSON.
  */
+import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { App, Testing, type TerraformStack } from "cdktf";
 import { parse } from "yaml";
 import { validateConfig, type InfraConfig } from "../../infra/config/schema.js";
 import { ROOT } from "../../infra/lib/tofu.js";
 import { buildStacks, type BuildOptions, type StackId } from "../../infra/stacks/index.js";
+
+const execFileAsync = promisify(execFile);
 
 /** The dev environment's raw YAML, as a fresh object each call. */
 export function devConfigRaw(): Record<string, any> {
@@ -124,4 +128,20 @@ export function synthApp(
       rmSync(outdir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The cdktf CLI as a platform engineer runs it, with OpenTofu and the offline mirror (`env` from
+ * tofuEnv()), writing into `outdir` instead of the repository's cdktf.out. Resolves with its output.
+ */
+export async function cdktfCli(args: string[], env: NodeJS.ProcessEnv, outdir: string): Promise<string> {
+  const cli = join(ROOT, "node_modules", "cdktf-cli", "bundle", "bin", "cdktf");
+  const run = await execFileAsync(process.execPath, [cli, ...args, "--output", outdir], {
+    cwd: ROOT,
+    env: { ...env, CI: "1" },
+    maxBuffer: 64 << 20,
+    timeout: 900_000,
+  });
+  // tofu colours its output whatever the terminal; the tests read text.
+  return (run.stdout + run.stderr).replace(/\u001b\[[0-9;]*m/g, "");
 }

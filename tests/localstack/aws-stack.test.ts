@@ -1,9 +1,7 @@
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from "@aws-sdk/client-auto-scaling";
 import {
   DescribeLaunchTemplatesCommand,
@@ -20,10 +18,8 @@ import {
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
 import { providerMirrored, tofuEnv } from "../../infra/lib/tofu.js";
-import { repoRoot } from "../../src/cli/lib/paths.js";
-import { devConfigRaw } from "../helpers/infra.js";
+import { cdktfCli, devConfigRaw } from "../helpers/infra.js";
 
-const execFileAsync = promisify(execFile);
 const endpoint = inject("awsEndpoint");
 const region = "eu-central-1";
 const clientConfig = {
@@ -51,23 +47,12 @@ const env = {
   AWS_ACCESS_KEY_ID: "test",
   AWS_SECRET_ACCESS_KEY: "test",
   AWS_REGION: region,
-  CI: "1",
 };
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** The cdktf CLI, as a platform engineer runs it, with tofu and the offline mirror. */
-async function cdktf(...args: string[]): Promise<string> {
-  const cli = join(repoRoot, "node_modules", "cdktf-cli", "bundle", "bin", "cdktf");
-  const run = await execFileAsync(process.execPath, [cli, ...args, "--output", join(dir, "out")], {
-    cwd: repoRoot,
-    env,
-    maxBuffer: 64 << 20,
-    timeout: 600_000,
-  });
-  return run.stdout + run.stderr;
-}
+const cdktf = (...args: string[]) => cdktfCli(args, env, join(dir, "out"));
 
 const group = `${project}-dev-spot-${region}`;
 const present = providerMirrored("hashicorp/aws");

@@ -1,4 +1,8 @@
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { TerraformVariable } from "cdktf";
 import { afterAll, describe, expect, it } from "vitest";
@@ -6,7 +10,7 @@ import { repoRoot, tool } from "../../src/cli/lib/paths.js";
 import { providerMirrored, tofuEnv } from "../../infra/lib/tofu.js";
 import type { StackId } from "../../infra/stacks/index.js";
 import { STACK_IDS } from "../../infra/stacks/index.js";
-import { synthApp, type SynthesizedApp } from "../helpers/infra.js";
+import { cdktfCli, synthApp, type SynthesizedApp } from "../helpers/infra.js";
 
 const execFileAsync = promisify(execFile);
 const env = tofuEnv();
@@ -83,6 +87,20 @@ describe("offline OpenTofu checks (providers from the local mirror, never a regi
       expect(result).toMatchObject({ valid: true, diagnostics: [] });
     });
   }
+
+  it("`cdktf diff hetzner-base` plans through OpenTofu and the mirror, and never prints the join token", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "spillway-plan-"));
+    try {
+      const token = randomBytes(24).toString("hex");
+      const planEnv = { ...env, TF_VAR_k3s_token: token, HCLOUD_TOKEN: "x".repeat(64) };
+      const out = await cdktfCli(["diff", "hetzner-base", "--skip-provider-lock"], planEnv, join(dir, "out"));
+      expect(out).toMatch(/hcloud_server\.base_node-0_[0-9A-F]+ \(base\/node-0\) will be created/);
+      expect(out).toMatch(/user_data\s+= \(sensitive value\)/);
+      expect(out).not.toContain(token);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it("tofu refuses a provider the mirror does not have, instead of downloading it", async () => {
     const app = synthApp(undefined, (s) => {
