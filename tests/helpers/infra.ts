@@ -6,7 +6,7 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
+import { promisify, stripVTControlCharacters } from "node:util";
 import { App, Testing, type TerraformStack } from "cdktf";
 import { parse } from "yaml";
 import { validateConfig, type InfraConfig } from "../../infra/config/schema.js";
@@ -143,5 +143,5 @@ export async function cdktfCli(args: string[], env: NodeJS.ProcessEnv, outdir: s
     timeout: 900_000,
   });
   // tofu colours its output whatever the terminal; the tests read text.
-  return (run.stdout + run.stderr).replace(/\u001b\[[0-9;]*m/g, "");
+  return stripVTControlCharacters(run.stdout + run.stderr);
 }
