@@ -2,6 +2,7 @@ import { TerraformOutput } from "cdktf";
 import type { Construct } from "constructs";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { InternetGateway } from "@cdktf/provider-aws/lib/internet-gateway/index.js";
+import { Route } from "@cdktf/provider-aws/lib/route/index.js";
 import { RouteTable } from "@cdktf/provider-aws/lib/route-table/index.js";
 import { RouteTableAssociation } from "@cdktf/provider-aws/lib/route-table-association/index.js";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group/index.js";
@@ -66,10 +67,13 @@ export class AwsSpotStack extends SpillwayStack {
         tags: { ...tags, Name: name },
       });
       const igw = new InternetGateway(this, "igw", { vpcId: vpc.id, tags });
-      const routes = new RouteTable(this, "public", {
-        vpcId: vpc.id,
-        route: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }],
-        tags,
+      const routes = new RouteTable(this, "public", { vpcId: vpc.id, tags });
+      // A separate route, not the table's inline `route` list: that list is an attribute whose every
+      // field must be given, and newer providers than the bindings add fields.
+      new Route(this, "internet", {
+        routeTableId: routes.id,
+        destinationCidrBlock: "0.0.0.0/0",
+        gatewayId: igw.id,
       });
       subnetIds = aws.vpc.subnets.map((s, i) => {
         const subnet = new Subnet(this, `subnet-${i}`, {

@@ -136,12 +136,20 @@ export function synthApp(
  */
 export async function cdktfCli(args: string[], env: NodeJS.ProcessEnv, outdir: string): Promise<string> {
   const cli = join(ROOT, "node_modules", "cdktf-cli", "bundle", "bin", "cdktf");
-  const run = await execFileAsync(process.execPath, [cli, ...args, "--output", outdir], {
-    cwd: ROOT,
-    env: { ...env, CI: "1" },
-    maxBuffer: 64 << 20,
-    timeout: 900_000,
-  });
-  // tofu colours its output whatever the terminal; the tests read text.
-  return stripVTControlCharacters(run.stdout + run.stderr);
+  try {
+    const run = await execFileAsync(process.execPath, [cli, ...args, "--output", outdir], {
+      cwd: ROOT,
+      env: { ...env, CI: "1" },
+      maxBuffer: 64 << 20,
+      timeout: 900_000,
+    });
+    // tofu colours its output whatever the terminal; the tests read text.
+    return stripVTControlCharacters(run.stdout + run.stderr);
+  } catch (err) {
+    const failed = err as { stdout?: string; stderr?: string };
+    const output = stripVTControlCharacters(`${failed.stdout ?? ""}${failed.stderr ?? ""}`);
+    throw new Error(`cdktf ${args.join(" ")} failed:\n${output.split("\n").slice(-60).join("\n")}`, {
+      cause: err,
+    });
+  }
 }

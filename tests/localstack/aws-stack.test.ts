@@ -66,7 +66,9 @@ describe.skipIf(!present)(title, () => {
     "creates the bucket, network, launch template and spot Auto Scaling group; destroy removes them",
     { timeout: 1_200_000 },
     async () => {
+      let started = Date.now();
       const deployed = await cdktf("deploy", "aws-spot", "--auto-approve", "--skip-provider-lock");
+      console.log(`cdktf deploy aws-spot: ${((Date.now() - started) / 1000).toFixed(1)} s`);
       expect(deployed).not.toContain(token);
 
       const versioning = await s3.send(new GetBucketVersioningCommand({ Bucket: `${project}-models` }));
@@ -82,8 +84,8 @@ describe.skipIf(!present)(title, () => {
       expect(vpcs.Vpcs?.map((v) => v.CidrBlock)).toEqual([config.aws.vpc.cidr]);
       const groups = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: byProject }));
       expect(groups.SecurityGroups?.map((g) => g.GroupName)).toEqual([`${project}-dev-spot-nodes`]);
-      const templates = await ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateNames: [group] }));
-      expect(templates.LaunchTemplates).toHaveLength(1);
+      const templates = await ec2.send(new DescribeLaunchTemplatesCommand({ Filters: byProject }));
+      expect(templates.LaunchTemplates?.map((t) => t.LaunchTemplateName)).toEqual([group]);
 
       const asgs = await autoscaling.send(
         new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [group] }),
@@ -104,12 +106,17 @@ describe.skipIf(!present)(title, () => {
         config.aws.instanceTypes,
       );
 
-      await cdktf("destroy", "aws-spot", "--auto-approve");
+      started = Date.now();
+      await cdktf("destroy", "aws-spot", "--auto-approve", "--skip-provider-lock");
+      console.log(`cdktf destroy aws-spot: ${((Date.now() - started) / 1000).toFixed(1)} s`);
       const buckets = await s3.send(new ListBucketsCommand({}));
       expect(buckets.Buckets?.map((b) => b.Name)).not.toContain(`${project}-models`);
       expect((await ec2.send(new DescribeVpcsCommand({ Filters: byProject }))).Vpcs).toEqual([]);
       expect(
         (await ec2.send(new DescribeSecurityGroupsCommand({ Filters: byProject }))).SecurityGroups,
+      ).toEqual([]);
+      expect(
+        (await ec2.send(new DescribeLaunchTemplatesCommand({ Filters: byProject }))).LaunchTemplates,
       ).toEqual([]);
       const left = await autoscaling.send(
         new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [group] }),
