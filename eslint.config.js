@@ -34,6 +34,28 @@ export default tseslint.config(
     },
   },
   {
+    // Every cdktf import stays in infra/ (tests use infra/testing.ts): CDKTF is archived upstream, and a
+    // move to a fork should touch one folder.
+    files: ["src/**/*.ts", "tests/**/*.ts", "scripts/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: ["cdktf", "constructs"].map((name) => ({
+            name,
+            message: "cdktf stays inside infra/; tests use infra/testing.ts",
+          })),
+          patterns: [
+            {
+              group: ["cdktf/*", "@cdktf/*"],
+              message: "cdktf stays inside infra/; tests use infra/testing.ts",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Tests and benchmarks read JSON bodies (typed any) and assert or print their shape.
     files: ["tests/**/*.ts", "scripts/bench/**/*.ts"],
     rules: {

@@ -3,15 +3,21 @@
  * small readers over the Terraform JSON.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify, stripVTControlCharacters } from "node:util";
-import { App, Testing, type TerraformStack } from "cdktf";
 import { parse } from "yaml";
 import { validateConfig, type InfraConfig } from "../../infra/config/schema.js";
 import { ROOT } from "../../infra/lib/tofu.js";
-import { buildStacks, type BuildOptions, type StackId } from "../../infra/stacks/index.js";
+import type { BuildOptions, StackId } from "../../infra/stacks/index.js";
+import {
+  synthApp as synthAppOnDisk,
+  synthStack,
+  type Stacks,
+  type SynthesizedApp,
+} from "../../infra/testing.js";
+
+export type { SynthesizedApp } from "../../infra/testing.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -36,35 +42,13 @@ export interface Synthesized {
   terraform: Record<string, any>;
 }
 
-/**
- * Builds every stack of `config` in a throwaway app (cdktf's Testing.app leaves a temp folder behind
- * unless given an outdir, so it gets one that is removed here) and returns the stacks for `fn`.
- */
-export function withStacks<T>(
-  config: InfraConfig,
-  fn: (stacks: ReturnType<typeof buildStacks>, app: App) => T,
-  options: BuildOptions = {},
-): T {
-  const outdir = mkdtempSync(join(tmpdir(), "spillway-synth-"));
-  try {
-    const app = Testing.app({ outdir });
-    return fn(buildStacks(app, config, options), app);
-  } finally {
-    rmSync(outdir, { recursive: true, force: true });
-  }
-}
-
-export function synthJson(stack: TerraformStack): Synthesized {
-  return JSON.parse(Testing.synth(stack)) as Synthesized;
-}
-
 /** One stack of `config`, synthesized in memory. */
 export function synth(
   id: StackId,
   config: InfraConfig = testConfig(),
   options: BuildOptions = {},
 ): Synthesized {
-  return withStacks(config, (stacks) => synthJson(stacks[id]), options);
+  return synthStack(id, config, options) as Synthesized;
 }
 
 /**
@@ -98,36 +82,12 @@ export function textOf(value: unknown): string {
   return text.replace(/\\n/g, "\n").replace(/\\"/g, '"');
 }
 
-export interface SynthesizedApp {
-  /** cdktf.out-like folder: stacks/<id>/cdk.tf.json. */
-  readonly outdir: string;
-  stackDir(id: StackId): string;
-  json(id: StackId): Synthesized;
-  cleanup(): void;
-}
-
-/**
- * Synthesizes every stack to disk as `cdktf synth` does (with construct paths in the metadata), after
- * `change` edits the built stacks: the way tests make deliberately bad variants of the real stacks.
- */
+/** Every stack synthesized to disk, after `change` (e.g. one of infra/testing's badVariants). */
 export function synthApp(
   config: InfraConfig = testConfig(),
-  change: (stacks: ReturnType<typeof buildStacks>) => void = () => undefined,
-  options: BuildOptions = {},
-): SynthesizedApp {
-  const outdir = mkdtempSync(join(tmpdir(), "spillway-synth-"));
-  const app = new App({ outdir, skipValidation: false });
-  change(buildStacks(app, config, options));
-  app.synth();
-  const stackDir = (id: StackId) => join(outdir, "stacks", id);
-  return {
-    outdir,
-    stackDir,
-    json: (id) => JSON.parse(readFileSync(join(stackDir(id), "cdk.tf.json"), "utf8")) as Synthesized,
-    cleanup: () => {
-      rmSync(outdir, { recursive: true, force: true });
-    },
-  };
+  change?: (stacks: Stacks) => void,
+): SynthesizedApp & { json(id: StackId): Synthesized } {
+  return synthAppOnDisk(config, change) as SynthesizedApp & { json(id: StackId): Synthesized };
 }
 
 /**

@@ -1,13 +1,8 @@
 import { join } from "node:path";
-import type { TerraformResource } from "cdktf";
-import type { Construct } from "constructs";
 import { afterAll, describe, expect, it } from "vitest";
-import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
-import { S3BucketAcl } from "@cdktf/provider-aws/lib/s3-bucket-acl/index.js";
-import { ComputeFirewall } from "@cdktf/provider-google/lib/compute-firewall/index.js";
-import { StorageBucketIamMember } from "@cdktf/provider-google/lib/storage-bucket-iam-member/index.js";
 import type { StackId } from "../../infra/stacks/index.js";
 import { STACK_IDS } from "../../infra/stacks/index.js";
+import { badVariants } from "../../infra/testing.js";
 import { synthApp, testConfig, type SynthesizedApp } from "../helpers/infra.js";
 import { denials, opa, POLICIES } from "../helpers/policy.js";
 
@@ -21,8 +16,6 @@ function variant(...args: Parameters<typeof synthApp>): SynthesizedApp {
 afterAll(() => {
   for (const app of apps) app.cleanup();
 });
-/** A resource inside a construct, for an escape-hatch override. */
-const child = (scope: Construct, id: string) => scope.node.findChild(id) as TerraformResource;
 const stackFile = (app: SynthesizedApp, id: StackId) => join(app.stackDir(id), "cdk.tf.json");
 
 describe("OPA policies", () => {
@@ -46,89 +39,49 @@ describe("OPA policies", () => {
       "a public bucket (public-access block lifted, public-read ACL)",
       "aws-spot",
       "security",
-      variant(undefined, (s) => {
-        const stack = s["aws-spot"];
-        child(stack.bucket, "public-access").addOverride("block_public_acls", false);
-        new S3BucketAcl(stack, "public-acl", { bucket: stack.bucket.bucket.id, acl: "public-read" });
-      }),
+      variant(undefined, badVariants.publicS3Bucket),
       /aws_s3_bucket_acl\.public-acl \(aws-spot\/public-acl\)/,
     ],
     [
       "a public GCS bucket (allUsers may read)",
       "gcp-spot",
       "security",
-      variant(undefined, (s) => {
-        const stack = s["gcp-spot"];
-        new StorageBucketIamMember(stack, "everyone", {
-          bucket: stack.bucket.bucket.name,
-          role: "roles/storage.objectViewer",
-          member: "allUsers",
-        });
-      }),
+      variant(undefined, badVariants.publicGcsBucket),
       /google_storage_bucket_iam_member\.everyone \(gcp-spot\/everyone\).*allUsers/,
     ],
     [
       "SSH open to the world on the base firewall",
       "hetzner-base",
       "security",
-      variant(undefined, (s) => {
-        s["hetzner-base"].base.firewall.addOverride("rule", [
-          { direction: "in", protocol: "tcp", port: "22", source_ips: ["0.0.0.0/0"] },
-        ]);
-      }),
+      variant(undefined, badVariants.sshOpenToWorld),
       /hcloud_firewall\.base_firewall_[0-9A-F]+ \(hetzner-base\/base\/firewall\).*0\.0\.0\.0\/0.*SSH/,
     ],
     [
       "the Kubernetes API open to the world on GCP",
       "gcp-spot",
       "security",
-      variant(undefined, (s) => {
-        new ComputeFirewall(s["gcp-spot"], "debug-api", {
-          name: "debug-api",
-          network: "default",
-          sourceRanges: ["0.0.0.0/0"],
-          allow: [{ protocol: "tcp", ports: ["6443"] }],
-        });
-      }),
+      variant(undefined, badVariants.apiOpenToWorld),
       /google_compute_firewall\.debug-api \(gcp-spot\/debug-api\).*Kubernetes API/,
     ],
     [
       "a wildcard IAM policy on the node role",
       "aws-spot",
       "security",
-      variant(undefined, (s) => {
-        const stack = s["aws-spot"];
-        new IamRolePolicy(stack, "admin", {
-          role: stack.pool.role.id,
-          policy: JSON.stringify({
-            Version: "2012-10-17",
-            Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }],
-          }),
-        });
-      }),
+      variant(undefined, badVariants.wildcardIam),
       /aws_iam_role_policy\.admin \(aws-spot\/admin\)/,
     ],
     [
       "an on-demand burst pool on AWS",
       "aws-spot",
       "cost",
-      variant(undefined, (s) => {
-        s["aws-spot"].pool.group.addOverride(
-          "mixed_instances_policy.instances_distribution.on_demand_percentage_above_base_capacity",
-          100,
-        );
-      }),
+      variant(undefined, badVariants.onDemandAwsPool),
       /aws_autoscaling_group\.pool_group_[0-9A-F]+ \(aws-spot\/pool\/group\)/,
     ],
     [
       "a standard (not spot) instance template on GCP",
       "gcp-spot",
       "cost",
-      variant(undefined, (s) => {
-        const template = child(s["gcp-spot"].pool, "template");
-        template.addOverride("scheduling.provisioning_model", "STANDARD");
-        template.addOverride("scheduling.preemptible", false);
-      }),
+      variant(undefined, badVariants.standardGcpTemplate),
       /google_compute_instance_template\.pool_template_[0-9A-F]+ \(gcp-spot\/pool\/template\)/,
     ],
     [

@@ -4,12 +4,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { TerraformVariable } from "cdktf";
 import { afterAll, describe, expect, it } from "vitest";
 import { repoRoot, tool } from "../../src/cli/lib/paths.js";
 import { providerMirrored, tofuEnv } from "../../infra/lib/tofu.js";
 import type { StackId } from "../../infra/stacks/index.js";
 import { STACK_IDS } from "../../infra/stacks/index.js";
+import { badVariants } from "../../infra/testing.js";
 import { cdktfCli, synthApp, type SynthesizedApp } from "../helpers/infra.js";
 
 const execFileAsync = promisify(execFile);
@@ -59,10 +59,7 @@ describe("static analysis of the synthesized stacks", () => {
   });
 
   it("tflint reports what it is there for: an input nothing uses", async () => {
-    const app = synthApp(
-      undefined,
-      (s) => new TerraformVariable(s["gcp-spot"], "forgotten", { type: "string" }),
-    );
+    const app = synthApp(undefined, badVariants.unusedInput);
     apps.push(app);
     const issues = await tflint(app.stackDir("gcp-spot"));
     expect(issues.map((i) => i.rule.name)).toEqual(["terraform_unused_declarations"]);
@@ -103,9 +100,7 @@ describe("offline OpenTofu checks (providers from the local mirror, never a regi
   });
 
   it("tofu refuses a provider the mirror does not have, instead of downloading it", async () => {
-    const app = synthApp(undefined, (s) => {
-      s["hetzner-base"].addOverride("terraform.required_providers.hcloud.version", "9.9.9");
-    });
+    const app = synthApp(undefined, badVariants.missingProvider);
     apps.push(app);
     await expect(
       tofu(app.stackDir("hetzner-base"), "init", "-input=false", "-backend=false", "-no-color"),
