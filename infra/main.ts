@@ -7,16 +7,12 @@
  *
  * A bad config exits 3 (configuration error) with every problem named by its field.
  */
-import { join } from "node:path";
 import { App } from "cdktf";
 import { InfraConfigError, loadConfig } from "./config/schema.js";
-import { ROOT } from "./lib/tofu.js";
 import { buildStacks } from "./stacks/index.js";
 
-const env = process.env.SPILLWAY_ENV ?? "dev";
-const path = process.env.SPILLWAY_CONFIG ?? join(ROOT, "infra", "config", `${env}.yaml`);
 try {
-  const config = loadConfig(path);
+  const config = loadConfig();
   const app = new App();
   buildStacks(app, config, { awsEndpoint: process.env.SPILLWAY_AWS_ENDPOINT });
   app.synth();

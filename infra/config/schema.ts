@@ -4,6 +4,8 @@
  * a bad config fails synth with every problem named by its field path.
  */
 import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { parse } from "yaml";
@@ -239,7 +241,17 @@ export function validateConfig(raw: unknown, source = "config"): InfraConfig {
   return Object.freeze(config);
 }
 
-export function loadConfig(path: string): InfraConfig {
+/**
+ * The config the CDKTF app and the scripts build from: SPILLWAY_CONFIG (a path), else
+ * infra/config/$SPILLWAY_ENV.yaml (default dev).
+ */
+export function environmentConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  return (
+    env.SPILLWAY_CONFIG ?? join(dirname(fileURLToPath(import.meta.url)), `${env.SPILLWAY_ENV ?? "dev"}.yaml`)
+  );
+}
+
+export function loadConfig(path: string = environmentConfigPath()): InfraConfig {
   let raw: unknown;
   try {
     raw = parse(readFileSync(path, "utf8"));

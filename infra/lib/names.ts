@@ -1,5 +1,6 @@
 /** Names and labels derived from the config: pure, so stacks, pools and policies agree on them. */
 import type { InfraConfig } from "../config/schema.js";
+import { K3S_API_PORT } from "./cloud-init.js";
 
 /** `${project}-${environment}-${suffix}`: the prefix every cloud resource name starts with. */
 export function resourceName(config: InfraConfig, suffix: string): string {
@@ -29,5 +30,5 @@ export function poolNames(config: InfraConfig): { aws: string; gcp: string } {
 
 /** The k3s API every agent joins and every kubeconfig points at. */
 export function apiEndpoint(config: InfraConfig): string {
-  return `https://${config.cluster.apiHost}:6443`;
+  return `https://${config.cluster.apiHost}:${K3S_API_PORT}`;
 }

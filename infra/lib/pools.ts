@@ -30,42 +30,32 @@ function groupName(outputs: StackOutputs | undefined, stack: string, key: string
   return deployed;
 }
 
+/** Each spot stack, the output that names its group, and its part of the config. */
+const SPOT_STACKS = [
+  { provider: "aws", stack: "aws-spot", groupOutput: "asg_name" },
+  { provider: "gcp", stack: "gcp-spot", groupOutput: "mig_name" },
+] as const;
+
 export function burstPools(config: InfraConfig, outputs?: StackOutputs): BurstPool[] {
   const names = poolNames(config);
-  const taints = [{ key: SPOT_TAINT_KEY, value: "true", effect: "NoSchedule" as const }];
-  const pools: BurstPool[] = [
-    {
+  return SPOT_STACKS.map(({ provider, stack, groupOutput }) => {
+    const cloud = config[provider];
+    const name = names[provider];
+    return {
       apiVersion: API_VERSION,
       kind: "BurstPool",
-      metadata: { name: names.aws, labels: { environment: config.environment } },
+      metadata: { name, labels: { environment: config.environment } },
       spec: {
-        provider: "aws",
-        region: config.aws.region,
-        group: groupName(outputs, "aws-spot", "asg_name", names.aws),
-        nodeLabels: burstNodeLabels("aws", names.aws),
-        nodeTaints: taints,
-        nodeCapacity: config.aws.nodeCapacity,
+        provider,
+        region: cloud.region,
+        group: groupName(outputs, stack, groupOutput, name),
+        nodeLabels: burstNodeLabels(provider, name),
+        nodeTaints: [{ key: SPOT_TAINT_KEY, value: "true", effect: "NoSchedule" }],
+        nodeCapacity: cloud.nodeCapacity,
         minNodes: 0,
-        maxNodes: config.aws.maxNodes,
-        hourlyPriceUsd: config.aws.hourlyPriceUsd,
+        maxNodes: cloud.maxNodes,
+        hourlyPriceUsd: cloud.hourlyPriceUsd,
       },
-    },
-    {
-      apiVersion: API_VERSION,
-      kind: "BurstPool",
-      metadata: { name: names.gcp, labels: { environment: config.environment } },
-      spec: {
-        provider: "gcp",
-        region: config.gcp.region,
-        group: groupName(outputs, "gcp-spot", "mig_name", names.gcp),
-        nodeLabels: burstNodeLabels("gcp", names.gcp),
-        nodeTaints: taints,
-        nodeCapacity: config.gcp.nodeCapacity,
-        minNodes: 0,
-        maxNodes: config.gcp.maxNodes,
-        hourlyPriceUsd: config.gcp.hourlyPriceUsd,
-      },
-    },
-  ];
-  return pools;
+    };
+  });
 }

@@ -47,8 +47,8 @@ export function tofuEnv(base: NodeJS.ProcessEnv = process.env): TofuEnv {
 const MIRROR = join(ROOT, ".tools", "tofu-mirror", "registry.opentofu.org");
 
 /**
- * Whether a provider is in the local mirror. hcloud always is after `npm run tools`; aws and google only
- * once built with `npm run tools:providers`. Call after tofuEnv(), which refreshes the mirror.
+ * Whether a provider is in the local mirror. hcloud always is after `npm run tools`; aws only once built
+ * with `npm run tools:providers`; google never (see scripts/versions.env). Call after tofuEnv(), which refreshes the mirror.
  */
 export function providerMirrored(
   source: "hetznercloud/hcloud" | "hashicorp/aws" | "hashicorp/google",

@@ -7,17 +7,14 @@
  * given, the outputs file of `cdktf deploy --outputs-file`, whose group names must match the config.
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { InfraConfigError, loadConfig } from "../config/schema.js";
 import { burstPools, type StackOutputs } from "../lib/pools.js";
-import { ROOT } from "../lib/tofu.js";
 
 const { values } = parseArgs({ options: { outputs: { type: "string" }, out: { type: "string" } } });
-const env = process.env.SPILLWAY_ENV ?? "dev";
 try {
-  const config = loadConfig(process.env.SPILLWAY_CONFIG ?? join(ROOT, "infra", "config", `${env}.yaml`));
+  const config = loadConfig();
   const outputs = values.outputs
     ? (JSON.parse(readFileSync(values.outputs, "utf8")) as StackOutputs)
     : undefined;
