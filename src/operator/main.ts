@@ -2,10 +2,10 @@ import { createServer } from "node:http";
 import { hostname } from "node:os";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { loadOperatorConfig } from "./config.js";
 import { Controller } from "./controller.js";
+import { KeepAliveKubeConfig } from "./kube-config.js";
 import { LeaderElector } from "./lease.js";
 import { createOperatorMetrics } from "./metrics.js";
 
@@ -21,7 +21,7 @@ export async function runOperator(argv: string[]): Promise<void> {
   });
   const config = loadOperatorConfig(values.config ?? process.env.SPILLWAY_OPERATOR_CONFIG);
   const log = pino({ level: config.logLevel, base: { component: "spillway-operator" } });
-  const kubeConfig = new KubeConfig();
+  const kubeConfig = new KeepAliveKubeConfig();
   const kubeconfigPath = values.kubeconfig ?? process.env.KUBECONFIG;
   if (kubeconfigPath) kubeConfig.loadFromFile(kubeconfigPath);
   else kubeConfig.loadFromCluster();
