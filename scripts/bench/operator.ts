@@ -10,11 +10,13 @@ import { execFile, spawn } from "node:child_process";
 import { openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
-import { KubeConfig, KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
+import { KubernetesObjectApi, PatchStrategy, Watch } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { down, isRunning, up } from "../../src/cli/local-cluster/cluster.js";
 import { DEFAULT_TOPOLOGY } from "../../src/cli/local-cluster/topology.js";
 import { kubectlFor } from "../../src/cli/lib/kubectl.js";
+import { readPid } from "../../src/cli/lib/process.js";
+import { KeepAliveKubeConfig } from "../../src/operator/kube-config.js";
 import { repoRoot } from "../../src/cli/lib/paths.js";
 
 const execFileAsync = promisify(execFile);
@@ -69,6 +71,31 @@ function rssMiB(pid: number): { rss: number; peak: number } {
   const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
   return { rss: kb("VmRSS"), peak: kb("VmHWM") };
 }
+
+/** User + system CPU seconds a process has used so far (clock ticks are 100 Hz on Linux). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+/** The API server's time and request counts per verb and resource, from its own metrics. */
+async function apiserverRequests(kubectl: (args: string[]) => Promise<string>) {
+  const text = await kubectl(["get", "--raw", "/metrics"]);
+  const byKey = new Map<string, { seconds: number; count: number }>();
+  for (const line of text.split("\n")) {
+    const m = /^apiserver_request_duration_seconds_(sum|count)\{(.*)\} (\S+)$/.exec(line);
+    if (!m) continue;
+    const label = (k: string) => new RegExp(`${k}="([^"]*)"`).exec(m[2]!)?.[1] ?? "";
+    if (label("verb") === "WATCH" || label("verb") === "CONNECT") continue;
+    const sub = label("subresource");
+    const key = `${label("verb")} ${label("resource")}${sub ? `/${sub}` : ""}`;
+    const entry = byKey.get(key) ?? { seconds: 0, count: 0 };
+    if (m[1] === "sum") entry.seconds += Number(m[3]);
+    else entry.count += Number(m[3]);
+    byKey.set(key, entry);
+  }
+  return byKey;
+}
+const CONTROL_PLANE = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"];
 
 async function main() {
   if (await isRunning()) {
@@ -137,9 +164,34 @@ async function main() {
     }));
     // 16 server-side applies at a time, as a GitOps tool would send them; `kubectl apply -f` of one
     // 1000-document file sends them one by one (87 s here) and would measure kubectl, not the operator.
-    const kc = new KubeConfig();
+    const kc = new KeepAliveKubeConfig();
     kc.loadFromFile(cluster.kubeconfig);
     const objects = KubernetesObjectApi.makeApiClient(kc);
+    const pids: Record<string, number> = { operator: operator.pid!, "this script": process.pid };
+    for (const name of CONTROL_PLANE) pids[name] = readPid(cluster.stateDir, name)!;
+    const cpuAt = () => Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, cpuSeconds(pid)]));
+    const cpu0 = cpuAt();
+    const requests0 = await apiserverRequests(kubectl);
+    // One watch, not a list every few seconds: the API server and the script do next to no work to
+    // count, and the time is taken when the last model turns Ready rather than at the next poll.
+    const readyNames = new Set<string>();
+    let allReady = 0;
+    const watch = await new Watch(kc).watch(
+      "/apis/spillway.dev/v1alpha1/namespaces/bench/inferencemodels",
+      {},
+      (
+        _type: string,
+        obj: { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } },
+      ) => {
+        const isReady = obj.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+        if (isReady) readyNames.add(obj.metadata.name);
+        else readyNames.delete(obj.metadata.name);
+        if (readyNames.size === MODELS && !allReady) allReady = (performance.now() - t0) / 1000;
+      },
+      (err: unknown) => {
+        if (err && !allReady) log(`watch ended: ${err instanceof Error ? err.message : JSON.stringify(err)}`);
+      },
+    );
     const t0 = performance.now();
     const pending = [...models];
     await Promise.all(
@@ -151,10 +203,9 @@ async function main() {
     );
     const applied = (performance.now() - t0) / 1000;
     log(`${MODELS} models applied in ${applied.toFixed(1)} s`);
-    let ready = 0;
     let appliedAll: number | undefined;
     const deadline = Date.now() + 15 * 60_000;
-    while (ready < MODELS && Date.now() < deadline) {
+    while (!allReady && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 2000));
       // The operator's own part is done once every model's objects exist; the rest is controllers'.
       if (appliedAll === undefined) {
@@ -164,18 +215,13 @@ async function main() {
         );
         if (kinds.every((n) => n >= MODELS)) appliedAll = (performance.now() - t0) / 1000;
       }
-      const out = await kubectl([
-        "get",
-        "im",
-        "-n",
-        "bench",
-        "-o",
-        'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}',
-      ]);
-      ready = out.split("\n").filter((s) => s === "True").length;
-      log(`${ready}/${MODELS} Ready after ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+      log(`${readyNames.size}/${MODELS} Ready after ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     }
-    const allReady = (performance.now() - t0) / 1000;
+    watch.abort();
+    const ready = readyNames.size;
+    if (!allReady) allReady = (performance.now() - t0) / 1000;
+    const cpu1 = cpuAt();
+    const requests1 = await apiserverRequests(kubectl);
     const atReady = await metrics();
     const mem = rssMiB(operator.pid!);
     // Steady state: nothing changes, so nothing should be written.
@@ -200,6 +246,29 @@ async function main() {
       `| operator RSS (at all Ready / peak / after steady state) | ${mem.rss.toFixed(0)} / ${Math.max(mem.peak, memEnd.peak).toFixed(0)} / ${memEnd.rss.toFixed(0)} MiB | ≤ 250 MiB |`,
       `| API writes in ${STEADY} s of steady state | ${writes} (${reconciles} reconciles) | 0 |`,
       `| API writes to reach Ready | ${sum(atReady, "spillway_operator_api_writes_total")} | |`,
+      "",
+      `CPU seconds used from the first apply to all Ready (${allReady.toFixed(1)} s × 2 vCPUs = ${(allReady * 2).toFixed(0)} s available):`,
+      "",
+      "| process | CPU s | share |",
+      "| --- | --- | --- |",
+      ...Object.keys(pids).map((n) => {
+        const used = cpu1[n]! - cpu0[n]!;
+        return `| ${n} | ${used.toFixed(1)} | ${((100 * used) / (allReady * 2)).toFixed(0)} % |`;
+      }),
+      "",
+      "API server requests from the first apply to all Ready (latency summed over requests; it includes waiting):",
+      "",
+      "| request | count | summed latency s |",
+      "| --- | --- | --- |",
+      ...[...requests1]
+        .map(([key, r]) => {
+          const r0 = requests0.get(key) ?? { seconds: 0, count: 0 };
+          return { key, count: r.count - r0.count, seconds: r.seconds - r0.seconds };
+        })
+        .filter((r) => r.count > 0)
+        .sort((a, b) => b.count - a.count)
+        .slice(0, 20)
+        .map((r) => `| ${r.key} | ${r.count} | ${r.seconds.toFixed(1)} |`),
     ];
     process.stdout.write(`${lines.join("\n")}\n`);
   } finally {
