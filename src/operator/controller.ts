@@ -40,6 +40,7 @@ import { computeStatus, type Observed, type ObservedDeployment } from "./status.
  */
 
 const MANAGED = "app.kubernetes.io/managed-by=spillway";
+const NOTABLE_CONDITIONS = new Set(["Ready", "Degraded", "Bursting"]);
 const PLURAL = "inferencemodels";
 
 type Cached<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
@@ -315,17 +316,19 @@ export class Controller {
     await this.recordTransitions(model, status.conditions ?? []);
   }
 
-  /** An Event for each condition whose status flipped, so `kubectl describe im` tells the story. */
+  /**
+   * An Event for each flip of Ready, Degraded or Bursting, so `kubectl describe im` tells the story.
+   * Progressing flips with every rollout and the Deployment controller already reports those.
+   */
   private async recordTransitions(
     model: InferenceModel,
     next: NonNullable<InferenceModel["status"]>["conditions"] = [],
   ) {
     const before = new Map((model.status?.conditions ?? []).map((c) => [c.type, c.status]));
     for (const c of next) {
+      if (!NOTABLE_CONDITIONS.has(c.type) || before.get(c.type) === c.status) continue;
       // A condition's first value is not a transition; Ready turning True for the first time is.
-      const first = !before.has(c.type);
-      if (before.get(c.type) === c.status || (first && !(c.type === "Ready" && c.status === "True")))
-        continue;
+      if (!before.has(c.type) && !(c.type === "Ready" && c.status === "True")) continue;
       const warning =
         (c.type === "Ready" && c.status === "False" && before.get("Ready") === "True") ||
         (c.type === "Degraded" && c.status === "True");
@@ -346,8 +349,8 @@ export class Controller {
               uid: model.metadata.uid,
             },
             type: warning ? "Warning" : "Normal",
-            reason: `${c.type}${c.status === "True" ? "" : "Not"}`.replace("ReadyNot", "NotReady"),
-            message: `${c.reason}: ${c.message}`,
+            reason: c.reason,
+            message: `${c.type} is ${c.status}: ${c.message}`,
             source: { component: "spillway-operator" },
             firstTimestamp: new Date(now),
             lastTimestamp: new Date(now),

@@ -162,11 +162,14 @@ describe("the operator", () => {
       "-n",
       ns,
       "--field-selector",
-      "involvedObject.name=chat",
+      "involvedObject.kind=InferenceModel,involvedObject.name=chat",
       "-o",
-      "name",
+      "jsonpath={range .items[*]}{.type} {.reason} {.message}{'\\n'}{end}",
     ]);
-    expect(events.trim()).not.toBe("");
+    // Ready turning True is news; the first values of the other conditions and a finished rollout are not.
+    expect(events.trim().split("\n")).toEqual([
+      expect.stringMatching(/^Normal Serving Ready is True: 2\/2 /),
+    ]);
   });
 
   it("rolls out a spec change and advances observedGeneration", async () => {
