@@ -221,6 +221,7 @@ async function main() {
     const ready = readyNames.size;
     if (!allReady) allReady = (performance.now() - t0) / 1000;
     const cpu1 = cpuAt();
+    const peakRss = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, rssMiB(pid).peak]));
     const requests1 = await apiserverRequests(kubectl);
     const atReady = await metrics();
     const mem = rssMiB(operator.pid!);
@@ -249,11 +250,11 @@ async function main() {
       "",
       `CPU seconds used from the first apply to all Ready (${allReady.toFixed(1)} s × 2 vCPUs = ${(allReady * 2).toFixed(0)} s available):`,
       "",
-      "| process | CPU s | share |",
-      "| --- | --- | --- |",
+      "| process | CPU s | share | peak RSS MiB |",
+      "| --- | --- | --- | --- |",
       ...Object.keys(pids).map((n) => {
         const used = cpu1[n]! - cpu0[n]!;
-        return `| ${n} | ${used.toFixed(1)} | ${((100 * used) / (allReady * 2)).toFixed(0)} % |`;
+        return `| ${n} | ${used.toFixed(1)} | ${((100 * used) / (allReady * 2)).toFixed(0)} % | ${peakRss[n]!.toFixed(0)} |`;
       }),
       "",
       "API server requests from the first apply to all Ready (latency summed over requests; it includes waiting):",

@@ -88,7 +88,18 @@ export async function isRunning(stateDir = defaultStateDir()): Promise<boolean> 
   return (await httpStatus(`https://127.0.0.1:${PORTS.apiserver}/readyz`, adminTls(pki))) === 200;
 }
 
+/**
+ * Every component is a Go program. A throwaway test bed on a shared 2-core machine has memory to spare
+ * and no CPU: a less eager garbage collector trades the one for the other (with 1000 models, 60 s of
+ * API server CPU instead of 77 s, at a peak RSS of 2.1 GiB; `npm run bench:operator`).
+ */
+const GO_ENV = { GOGC: "400" };
+
 function components(stateDir: string, pki: Pki): Supervised[] {
+  return goComponents(stateDir, pki).map((p) => ({ ...p, env: { ...GO_ENV, ...p.env } }));
+}
+
+function goComponents(stateDir: string, pki: Pki): Supervised[] {
   const kc = (name: string) => join(stateDir, `${name}.kubeconfig`);
   const delegated = (name: string) => [
     `--kubeconfig=${kc(name)}`,
