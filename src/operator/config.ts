@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { parse } from "yaml";
+import type { PlanConfig } from "./plan.js";
 
 /** The operator's configuration: one YAML file (the chart renders it), validated once. */
 export const OperatorConfigSchema = Type.Object({
@@ -40,4 +41,13 @@ export function parseOperatorConfig(raw: unknown, source = "config"): OperatorCo
 export function loadOperatorConfig(path: string | undefined): OperatorConfig {
   if (!path) return parseOperatorConfig({});
   return parseOperatorConfig(parse(readFileSync(path, "utf8")), path);
+}
+
+/** The part of the config the planner reads. */
+export function planConfigOf(config: OperatorConfig): PlanConfig {
+  return {
+    defaultImage: config.defaultImage,
+    drainGraceSeconds: config.drainGraceSeconds,
+    modelCacheSize: config.modelCacheSize,
+  };
 }

@@ -19,9 +19,9 @@ export class KeepAliveKubeConfig extends KubeConfig {
     // Proxy and plain-HTTP agents are left as the library builds them.
     if (built?.constructor !== Agent) return;
     const options = built.options;
-    // In-cluster, the CA and credentials are read again for every request: a rotated file gets a new pool.
+    // In-cluster, the CA is read again for every request: a rotated file gets a new pool. The old one is
+    // not destroyed, which would cut requests still in flight on it; the server closes its idle sockets.
     if (!this.shared || !sameTls(this.shared.options, options)) {
-      this.shared?.destroy();
       this.shared = new Agent({ ...options, keepAlive: true });
     }
     context.setAgent(this.shared);

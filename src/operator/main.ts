@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
-import { loadOperatorConfig } from "./config.js";
+import { loadOperatorConfig, planConfigOf } from "./config.js";
 import { Controller } from "./controller.js";
 import { KeepAliveKubeConfig } from "./kube-config.js";
 import { LeaderElector } from "./lease.js";
@@ -32,11 +32,7 @@ export async function runOperator(argv: string[]): Promise<void> {
   const startController = async () => {
     controller = new Controller({
       kubeConfig,
-      plan: {
-        defaultImage: config.defaultImage,
-        drainGraceSeconds: config.drainGraceSeconds,
-        modelCacheSize: config.modelCacheSize,
-      },
+      plan: planConfigOf(config),
       namespaces: config.namespaces,
       resyncSeconds: config.resyncSeconds,
       workers: config.workers,

@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import { tmpdir } from "node:os";
+import type { TLSSocket } from "node:tls";
 import { join } from "node:path";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,9 +14,13 @@ describe("KeepAliveKubeConfig", () => {
   let server: Server;
   let handshakes = 0;
   let file = "";
+  let pki: ReturnType<typeof createPki>;
+  let port = 0;
+  /** The client certificate's common name, per request. */
+  const clients: string[] = [];
 
   beforeAll(async () => {
-    const pki = createPki(join(dir, "pki"), ["IP:127.0.0.1"]);
+    pki = createPki(join(dir, "pki"), ["IP:127.0.0.1"]);
     server = createServer(
       {
         cert: readFileSync(pki.serverCert),
@@ -25,13 +30,14 @@ describe("KeepAliveKubeConfig", () => {
         rejectUnauthorized: true,
       },
       (req, res) => {
+        clients.push((req.socket as TLSSocket).getPeerCertificate().subject.CN);
         res.setHeader("content-type", "application/json");
         res.end(JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: "default" } }));
       },
     );
     server.on("secureConnection", () => handshakes++);
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const { port } = server.address() as { port: number };
+    port = (server.address() as { port: number }).port;
     file = join(dir, "kubeconfig");
     writeFileSync(file, kubeconfig(`https://127.0.0.1:${port}`, pki, "admin"));
   });
@@ -52,7 +58,23 @@ describe("KeepAliveKubeConfig", () => {
   }
 
   it("sends sequential requests over one connection, with the kubeconfig's client certificate", async () => {
+    clients.length = 0;
     expect(await handshakesFor(new KeepAliveKubeConfig(), 10)).toBe(1);
+    expect(new Set(clients)).toEqual(new Set(["spillway-admin"]));
+  });
+
+  it("opens a new connection when the client certificate changes", async () => {
+    const kc = new KeepAliveKubeConfig();
+    expect(await handshakesFor(kc, 3)).toBe(1);
+    clients.length = 0;
+    const rotated = join(dir, "rotated.kubeconfig");
+    writeFileSync(rotated, kubeconfig(`https://127.0.0.1:${port}`, pki, "kwok"));
+    const before = handshakes;
+    kc.loadFromFile(rotated);
+    const core = kc.makeApiClient(CoreV1Api);
+    for (let i = 0; i < 3; i++) await core.readNamespace({ name: "default" });
+    expect(handshakes - before).toBe(1);
+    expect(clients).toEqual(["kwok-controller", "kwok-controller", "kwok-controller"]);
   });
 
   it("where the library's own KubeConfig opens a connection per request", async () => {
