@@ -167,8 +167,8 @@ function goComponents(stateDir: string, pki: Pki): Supervised[] {
         // A test bed is judged by how fast it converges: client-go's default 20 QPS would make the
         // controller-manager, not the code under test, the bottleneck with hundreds of objects. Its
         // workers stay at the defaults: more only adds requests in flight on the same 2 cores (with
-        // 20 deployment and replica set workers, 1000 models were no sooner Ready and a sixth of the
-        // operator's reconciles took over 500 ms instead of under 7 %).
+        // 20 deployment and replica set workers, 1000 models were Ready no sooner, within the spread
+        // between runs, and 17 % of the operator's reconciles took over 500 ms instead of 7 %).
         "--kube-api-qps=500",
         "--kube-api-burst=1000",
         "--v=1",
