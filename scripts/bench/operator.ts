@@ -153,7 +153,7 @@ const OPERATOR_CONFIG = {
 /** A fresh local control plane with the CRDs and the `bench` namespace, and what the phases measure it by. */
 async function startCluster() {
   if (await isRunning()) {
-    log("stopping the running local control plane: the benchmark needs its own topology");
+    log("stopping the running local control plane: each phase starts one of its own");
     await down();
   }
   const cluster = await up({ topology: TOPOLOGY, log: (l) => log(l) });
