@@ -90,8 +90,8 @@ export async function isRunning(stateDir = defaultStateDir()): Promise<boolean> 
 
 /**
  * Every component is a Go program. A throwaway test bed on a shared 2-core machine has memory to spare
- * and no CPU: a less eager garbage collector trades the one for the other (with 1000 models, 60 s of
- * API server CPU instead of 77 s, at a peak RSS of 2.1 GiB; `npm run bench:operator`).
+ * and no CPU: a less eager garbage collector trades the one for the other (with 1000 models, 60–72 s
+ * of API server CPU in three runs instead of 77 s, at a peak RSS of about 2 GiB; `npm run bench:operator`).
  */
 const GO_ENV = { GOGC: "400" };
 
