@@ -58,17 +58,8 @@ const sum = (text: string, prefix: string) =>
     .reduce((s, l) => s + Number(l.split(" ").at(-1)), 0);
 
 /** Share of a histogram's observations at or below a bucket bound: exact, where a quantile interpolates. */
-function shareWithin(text: string, name: string, le: string): number {
-  const count = (bound: string) =>
-    Number(
-      text
-        .split("\n")
-        .find((l) => l.startsWith(`${name}_bucket{le="${bound}"}`))
-        ?.split(" ")
-        .at(-1) ?? 0,
-    );
-  return count(le) / Math.max(1, count("+Inf"));
-}
+const shareWithin = (text: string, name: string, le: string) =>
+  sum(text, `${name}_bucket{le="${le}"}`) / Math.max(1, sum(text, `${name}_bucket{le="+Inf"}`));
 
 /** Prometheus-style quantile from cumulative histogram buckets (linear within a bucket). */
 function quantile(text: string, name: string, q: number): number {
