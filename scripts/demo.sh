@@ -15,11 +15,12 @@ log "installing the chart into spillway-system"
 "$BIN/helm" upgrade --install spillway charts/spillway -n spillway-system --create-namespace --wait --timeout 60s >/dev/null
 
 # kwok simulates the chart's operator pods (no container runs on a kwok node), so the operator itself
-# runs here, as a process, with the chart's leader election settings.
+# runs here, as a process, with the chart's leader election settings. It serves the demo's namespace
+# only, so the test tiers' own operators (`npm test` after the demo) have their namespaces to themselves.
 STATE="$ROOT/.run/cluster"
 mkdir -p "$STATE/pids" "$STATE/logs"
 if ! { [[ -f "$STATE/pids/operator.pid" ]] && kill -0 "$(cat "$STATE/pids/operator.pid")" 2>/dev/null; }; then
-  printf 'leaderElection: {namespace: spillway-system}\nprobePort: 18081\nprobeHost: 127.0.0.1\n' >"$STATE/operator.yaml"
+  printf 'namespaces: [default]\nleaderElection: {namespace: spillway-system}\nprobePort: 18081\nprobeHost: 127.0.0.1\n' >"$STATE/operator.yaml"
   nohup node --import tsx src/operator/main.ts --config "$STATE/operator.yaml" --identity demo \
     >"$STATE/logs/operator.log" 2>&1 &
   echo $! >"$STATE/pids/operator.pid"

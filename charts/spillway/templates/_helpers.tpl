@@ -1,4 +1,9 @@
 {{- define "spillway.name" -}}spillway-operator{{- end -}}
+{{- /* Cluster-scoped objects (ClusterRole, ClusterRoleBinding) carry the release's namespace and name, so
+two releases can live in one cluster without fighting over them. */ -}}
+{{- define "spillway.clusterName" -}}
+{{- printf "%s-%s-%s" (include "spillway.name" .) .Release.Namespace .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
 {{- define "spillway.labels" -}}
 app.kubernetes.io/name: {{ include "spillway.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
