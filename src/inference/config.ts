@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import { SERVER_PORT } from "../api/server.js";
 
 /**
  * The inference server's configuration, validated once into a typed object. Every option is a flag and
@@ -25,7 +26,7 @@ export const ConfigSchema = Type.Object({
   maxQueue: Int(0, 100_000, 64),
   requestTimeoutSeconds: Int(1, 86_400, 300),
   drainGraceSeconds: Int(0, 3600, 30),
-  port: Int(0, 65_535, 8080),
+  port: Int(0, 65_535, SERVER_PORT),
   host: Type.String({ default: "127.0.0.1" }),
   cacheDir: Type.String({ default: join(homedir(), ".cache", "spillway", "models") }),
   logLevel: Type.Union(

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { SERVER_METRICS } from "../api/server.js";
 
 /** The inference server's Prometheus metrics, on a registry of its own (one per app instance). */
 export function createMetrics() {
@@ -18,17 +19,17 @@ export function createMetrics() {
       registers: [registry],
     }),
     queueDepth: new Gauge({
-      name: "spillway_inference_queue_depth",
+      name: SERVER_METRICS.queueDepth,
       help: "Generation requests waiting for a slot",
       registers: [registry],
     }),
     slotsBusy: new Gauge({
-      name: "spillway_inference_slots_busy",
+      name: SERVER_METRICS.slotsBusy,
       help: "Busy slots",
       registers: [registry],
     }),
     slotsTotal: new Gauge({
-      name: "spillway_inference_slots_total",
+      name: SERVER_METRICS.slotsTotal,
       help: "Slots (parallel sequences)",
       registers: [registry],
     }),
@@ -38,7 +39,7 @@ export function createMetrics() {
       registers: [registry],
     }),
     generatedTokens: new Counter({
-      name: "spillway_inference_generated_tokens_total",
+      name: SERVER_METRICS.generatedTokens,
       help: "Tokens generated",
       registers: [registry],
     }),

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from "fastify";
+import { SERVER_PATHS } from "../../api/server.js";
 import type { AppOptions } from "../app.js";
 import { errors } from "../errors.js";
 import { ErrorResponse, ModelList, ModelObject } from "../schemas.js";
@@ -16,9 +17,9 @@ export const infoRoutes: FastifyPluginAsync<AppOptions> = (fastify, { runtime })
   });
 
   // Liveness: the process serves HTTP. Loading and draining are readiness concerns.
-  fastify.get("/health", () => ({ status: "ok" }));
+  fastify.get(SERVER_PATHS.health, () => ({ status: "ok" }));
 
-  fastify.get("/ready", (_request, reply) => {
+  fastify.get(SERVER_PATHS.ready, (_request, reply) => {
     if (runtime.phase === "ready") return { status: "ready" };
     const why = {
       loading: "the model is loading",
@@ -28,7 +29,7 @@ export const infoRoutes: FastifyPluginAsync<AppOptions> = (fastify, { runtime })
     return reply.code(503).header("retry-after", "1").send({ status: runtime.phase, reason: why });
   });
 
-  fastify.get("/metrics", async (_request, reply) => {
+  fastify.get(SERVER_PATHS.metrics, async (_request, reply) => {
     const { metrics } = runtime;
     if (runtime.engine) {
       metrics.slotsTotal.set(runtime.engine.slots.size);
