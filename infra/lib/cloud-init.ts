@@ -28,6 +28,29 @@ const PUBLIC_IP_COMMAND = {
 
 export type NodeProvider = keyof typeof PUBLIC_IP_COMMAND;
 
+/**
+ * The node's providerID as its cloud names the machine: the operator matches a Node to the instance it
+ * removes by it (an empty node, an interrupted one), never an arbitrary one.
+ */
+const PROVIDER_ID_COMMAND: Record<NodeProvider, string> = {
+  hetzner: 'echo "hcloud://$(curl -sf http://169.254.169.254/hetzner/v1/metadata/instance-id)"',
+  aws:
+    'TOKEN=$(curl -sf -X PUT http://169.254.169.254/latest/api/token -H "X-aws-ec2-metadata-token-ttl-seconds: 60"); ' +
+    'md() { curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" "http://169.254.169.254/latest/meta-data/$1"; }; ' +
+    'echo "aws:///$(md placement/availability-zone)/$(md instance-id)"',
+  gcp:
+    'md() { curl -sf -H "Metadata-Flavor: Google" "http://169.254.169.254/computeMetadata/v1/$1"; }; ' +
+    'echo "gce://$(md project/project-id)/$(basename "$(md instance/zone)")/$(md instance/name)"',
+};
+
+/**
+ * GCP stops a spot VM with a 30 s ACPI soft-off: the kubelet's graceful node shutdown (which holds the
+ * shutdown through a logind inhibitor lock, so logind must allow as long a delay) gives pods the first
+ * 15 s and critical pods the last 15 s, and reports the node NotReady, which the operator treats as an
+ * interruption notice.
+ */
+export const GRACEFUL_SHUTDOWN = { gracePeriodSeconds: 30, criticalPodsSeconds: 15 } as const;
+
 export interface K3sNode {
   readonly role: "server" | "agent";
   readonly provider: NodeProvider;
@@ -63,6 +86,14 @@ export function k3sConfig(node: K3sNode): Record<string, unknown> {
     ...(node.nodeIp ? { "node-ip": node.nodeIp } : {}),
     "node-label": Object.entries(node.labels).map(([k, v]) => `${k}=${v}`),
     ...(node.taints?.length ? { "node-taint": [...node.taints] } : {}),
+    ...(node.provider === "gcp"
+      ? {
+          "kubelet-arg": [
+            `shutdown-grace-period=${GRACEFUL_SHUTDOWN.gracePeriodSeconds}s`,
+            `shutdown-grace-period-critical-pods=${GRACEFUL_SHUTDOWN.criticalPodsSeconds}s`,
+          ],
+        }
+      : {}),
     ...(node.role === "server"
       ? {
           // WireGuard between all nodes: spot nodes in other clouds join over the internet, so pod
@@ -83,6 +114,16 @@ export function k3sUserData(node: K3sNode): string {
   const install = [
     "set -eu",
     `echo "node-external-ip: $(${PUBLIC_IP_COMMAND[node.provider]})" >> /etc/rancher/k3s/config.yaml`,
+    // A drop-in appends (`+`) to the kubelet arguments of config.yaml rather than replacing them.
+    "mkdir -p /etc/rancher/k3s/config.yaml.d",
+    `echo "kubelet-arg+: [provider-id=$(${PROVIDER_ID_COMMAND[node.provider]})]" > /etc/rancher/k3s/config.yaml.d/10-provider-id.yaml`,
+    ...(node.provider === "gcp"
+      ? [
+          "mkdir -p /etc/systemd/logind.conf.d",
+          `printf '[Login]\\nInhibitDelayMaxSec=${GRACEFUL_SHUTDOWN.gracePeriodSeconds}\\n' > /etc/systemd/logind.conf.d/99-spillway.conf`,
+          "systemctl restart systemd-logind",
+        ]
+      : []),
     `curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION='${node.k3sVersion}' INSTALL_K3S_EXEC='${node.role}' sh -s -`,
   ].join("\n");
   const doc = {

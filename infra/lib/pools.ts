@@ -30,6 +30,12 @@ function groupName(outputs: StackOutputs | undefined, stack: string, key: string
   return deployed;
 }
 
+/** The aws-spot stack's interruption queue, once deployed (GCP spot nodes shut down gracefully instead). */
+function interruptionQueue(outputs: StackOutputs | undefined, stack: string): { interruptionQueue?: string } {
+  const url = outputs?.[stack]?.interruption_queue_url;
+  return typeof url === "string" && url ? { interruptionQueue: url } : {};
+}
+
 /** Each spot stack, the output that names its group, and its part of the config. */
 const SPOT_STACKS = [
   { provider: "aws", stack: "aws-spot", groupOutput: "asg_name" },
@@ -55,6 +61,7 @@ export function burstPools(config: InfraConfig, outputs?: StackOutputs): BurstPo
         minNodes: 0,
         maxNodes: cloud.maxNodes,
         hourlyPriceUsd: cloud.hourlyPriceUsd,
+        ...interruptionQueue(outputs, stack),
       },
     };
   });

@@ -10,7 +10,10 @@ import { Subnet } from "@cdktf/provider-aws/lib/subnet/index.js";
 import { Vpc } from "@cdktf/provider-aws/lib/vpc/index.js";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule/index.js";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule/index.js";
+import { DataAwsIamPolicyDocument } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document/index.js";
+import { IamPolicy } from "@cdktf/provider-aws/lib/iam-policy/index.js";
 import type { InfraConfig } from "../config/schema.js";
+import { AwsInterruptionQueue } from "../constructs/aws-interruption-queue.js";
 import { AwsSpotPool } from "../constructs/aws-spot-pool.js";
 import { S3ModelBucket } from "../constructs/s3-model-bucket.js";
 import { burstNodeLabels, k3sUserData, SPOT_TAINT, WIREGUARD_PORT } from "../lib/cloud-init.js";
@@ -28,12 +31,17 @@ export interface AwsSpotStackProps {
 }
 
 /** Services the stack calls, pointed at the emulator when one is given. */
-const EMULATED_SERVICES = ["autoscaling", "ec2", "iam", "s3", "sts"] as const;
+const EMULATED_SERVICES = ["autoscaling", "cloudwatchevents", "ec2", "iam", "s3", "sqs", "sts"] as const;
 
-/** Spot capacity on AWS: network, model bucket and a spot-only Auto Scaling group of k3s agents. */
+/**
+ * Spot capacity on AWS: network, model bucket, a spot-only Auto Scaling group of k3s agents, the queue of
+ * spot interruption notices, and the policy the operator's identity needs for both.
+ */
 export class AwsSpotStack extends SpillwayStack {
   readonly pool: AwsSpotPool;
   readonly bucket: S3ModelBucket;
+  readonly interruptions: AwsInterruptionQueue;
+  readonly operatorPolicy: IamPolicy;
 
   constructor(scope: Construct, id: string, { config, endpoint }: AwsSpotStackProps) {
     super(scope, id);
@@ -148,7 +156,40 @@ export class AwsSpotStack extends SpillwayStack {
       tags,
     });
 
+    this.interruptions = new AwsInterruptionQueue(this, "interruptions", { name: group, tags });
+    // What the operator does here and nothing else: size this group, remove its instances one by one,
+    // read and delete interruption notices. Attach it to the operator's identity; no key is made here,
+    // so no secret reaches the state.
+    const operator = new DataAwsIamPolicyDocument(this, "operator", {
+      statement: [
+        {
+          sid: "SizeTheGroup",
+          actions: ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+          resources: [this.pool.group.arn],
+        },
+        {
+          // DescribeAutoScalingGroups has no resource-level permissions: AWS accepts only "*".
+          sid: "ReadGroups",
+          actions: ["autoscaling:DescribeAutoScalingGroups"],
+          resources: ["*"],
+        },
+        {
+          sid: "ReadInterruptions",
+          actions: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+          resources: [this.interruptions.queue.arn],
+        },
+      ],
+    });
+    this.operatorPolicy = new IamPolicy(this, "operator-policy", {
+      name: `${group}-operator`,
+      description: "Spillway operator: size the spot group and read its interruption notices",
+      policy: operator.json,
+      tags,
+    });
+
     new TerraformOutput(this, "asg_name", { value: this.pool.group.name });
+    new TerraformOutput(this, "interruption_queue_url", { value: this.interruptions.queue.url });
+    new TerraformOutput(this, "operator_policy_arn", { value: this.operatorPolicy.arn });
     new TerraformOutput(this, "bucket", { value: this.bucket.bucket.bucket });
     new TerraformOutput(this, "region", { value: aws.region });
   }

@@ -340,8 +340,21 @@ statement_problems(statement) := problems if {
 	problems := union({
 		{sprintf("action \"%s\" is a wildcard", [action]) | some action in statement.actions; wildcard_action(action)},
 		{"Allow with NotAction grants every other action" | count(statement.not_actions) > 0},
-		{"resource \"*\" is a wildcard" | count(statement.principals) == 0; "*" in statement.resources},
+		{"resource \"*\" is a wildcard" |
+			count(statement.principals) == 0
+			"*" in statement.resources
+			not only_unscoped_actions(statement)
+		},
 	})
+}
+
+# Actions AWS authorizes only on Resource "*" (no resource-level permissions in the Service
+# Authorization Reference): a statement of these alone may name "*".
+unscoped_actions := {"autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeScalingActivities"}
+
+only_unscoped_actions(statement) if {
+	count(statement.actions) > 0
+	every action in statement.actions { action in unscoped_actions }
 }
 
 iam_fix := "list the specific actions and resource ARNs the workload needs"
@@ -402,6 +415,8 @@ tag_styles := {
 	"aws_security_group": "aws_tags",
 	"aws_iam_role": "aws_tags",
 	"aws_iam_policy": "aws_tags",
+	"aws_sqs_queue": "aws_tags",
+	"aws_cloudwatch_event_rule": "aws_tags",
 	"aws_iam_instance_profile": "aws_tags",
 	"aws_s3_bucket": "aws_tags",
 	"aws_launch_template": "aws_tags",

@@ -433,6 +433,18 @@ test_iam_policy_star_resource_denied if {
 	mentions(msgs, ["aws_iam_user_policy.ci", "resource \"*\""])
 }
 
+test_iam_star_resource_allowed_for_unscoped_describe_only if {
+	policy := iam_json([{"Effect": "Allow", "Action": "autoscaling:DescribeAutoScalingGroups", "Resource": "*"}])
+	msgs := security.deny with input as aws({"aws_iam_policy": {"op": {"policy": policy}}})
+	count(msgs) == 0
+}
+
+test_iam_star_resource_denied_when_mixed_with_scoped_actions if {
+	policy := iam_json([{"Effect": "Allow", "Action": ["autoscaling:DescribeAutoScalingGroups", "autoscaling:SetDesiredCapacity"], "Resource": "*"}])
+	msgs := security.deny with input as aws({"aws_iam_policy": {"op": {"policy": policy}}})
+	mentions(msgs, ["aws_iam_policy.op", "resource \"*\""])
+}
+
 test_iam_deny_statement_with_wildcards_allowed if {
 	policy := iam_json([
 		{"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},

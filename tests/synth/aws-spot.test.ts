@@ -51,6 +51,8 @@ describe("aws-spot stack", () => {
     }
     expect(userData).toContain("node-taint:\n        - spillway.dev/spot=true:NoSchedule");
     expect(userData).toContain("INSTALL_K3S_EXEC='agent'");
+    // The node's providerID names its instance, so the operator removes exactly that one.
+    expect(userData).toMatch(/provider-id=.*aws:\/\/\/\$\(md placement\/availability-zone\)\/\$\(md instance-id\)/);
   });
 
   it("lets nodes read the model bucket and nothing else", () => {
@@ -155,5 +157,36 @@ describe("aws-spot stack", () => {
 
   it("matches its snapshot", () => {
     expect(json).toMatchSnapshot();
+  });
+
+  it("routes spot interruption notices to an encrypted queue only EventBridge writes to", () => {
+    const queue = onlyResource(json, "aws_sqs_queue");
+    expect(queue).toMatchObject({ sqs_managed_sse_enabled: true, message_retention_seconds: 300 });
+    const rules = resourcesOf(json, "aws_cloudwatch_event_rule").map((r: any) => JSON.parse(r.event_pattern));
+    expect(rules.map((p: any) => p["detail-type"][0]).sort()).toEqual([
+      "EC2 Instance Rebalance Recommendation",
+      "EC2 Instance State-change Notification",
+      "EC2 Spot Instance Interruption Warning",
+    ]);
+    for (const target of resourcesOf(json, "aws_cloudwatch_event_target"))
+      expect(target.arn).toBe(ref("aws_sqs_queue", "arn"));
+    const send = onlyResource(json, "aws_sqs_queue_policy");
+    expect(send.queue_url).toBe(ref("aws_sqs_queue", "url"));
+  });
+
+  it("grants the operator only its group and its queue", () => {
+    const doc = Object.values((json.data as any).aws_iam_policy_document).find((d: any) =>
+      d.statement?.some((s: any) => s.sid === "SizeTheGroup"),
+    ) as any;
+    const bySid = Object.fromEntries(doc.statement.map((s: any) => [s.sid, s]));
+    expect(bySid.SizeTheGroup.resources).toEqual([ref("aws_autoscaling_group", "arn")]);
+    expect(bySid.ReadInterruptions.resources).toEqual([ref("aws_sqs_queue", "arn")]);
+    expect(bySid.ReadGroups).toMatchObject({
+      actions: ["autoscaling:DescribeAutoScalingGroups"],
+      resources: ["*"],
+    });
+    expect(Object.keys(json.output as object)).toEqual(
+      expect.arrayContaining(["interruption_queue_url", "operator_policy_arn"]),
+    );
   });
 });

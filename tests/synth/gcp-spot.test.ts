@@ -36,8 +36,14 @@ describe("gcp-spot stack", () => {
         "spillway.dev/pool=spillway-dev-spot-europe-west4",
       ],
       "node-taint": ["spillway.dev/spot=true:NoSchedule"],
+      // Spot preemption is a 30 s ACPI soft-off: the kubelet shuts down gracefully within it.
+      "kubelet-arg": ["shutdown-grace-period=30s", "shutdown-grace-period-critical-pods=15s"],
     });
-    expect(textOf(cloudInit.runcmd)).toContain("Metadata-Flavor: Google");
+    const script = textOf(cloudInit.runcmd);
+    expect(script).toContain("Metadata-Flavor: Google");
+    expect(script).toContain("InhibitDelayMaxSec=30");
+    // The node's providerID names its VM, so the operator removes exactly that one.
+    expect(script).toMatch(/kubelet-arg\+: \[provider-id=.*gce:\/\//);
   });
 
   it("runs a regional managed instance group at target size 0, sized by the operator", () => {

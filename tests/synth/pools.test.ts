@@ -31,6 +31,11 @@ describe("BurstPools from the spot stacks", () => {
   it("take the deployed group names from the outputs, and refuse outputs that disagree with the config", () => {
     const outputs = { "aws-spot": { asg_name: "spillway-dev-spot-eu-central-1" }, "gcp-spot": {} };
     expect(burstPools(config, outputs)[0]!.spec.group).toBe("spillway-dev-spot-eu-central-1");
+    expect(burstPools(config, outputs)[0]!.spec.interruptionQueue).toBeUndefined();
+    const queue =
+      "https://sqs.eu-central-1.amazonaws.com/123456789012/spillway-dev-spot-eu-central-1-interruptions";
+    const deployed = { "aws-spot": { ...outputs["aws-spot"], interruption_queue_url: queue } };
+    expect(burstPools(config, deployed)[0]!.spec.interruptionQueue).toBe(queue);
     expect(() => burstPools(config, { "aws-spot": { asg_name: "old-group" } })).toThrow(
       /aws-spot output asg_name is "old-group" but the config names "spillway-dev-spot-eu-central-1"/,
     );
