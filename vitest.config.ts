@@ -27,7 +27,11 @@ export default defineConfig({
         fileParallelism: false,
         testTimeout: 120_000,
       }),
-      tier("localstack", { globalSetup: ["tests/localstack/global-setup.ts"], fileParallelism: false }),
+      // The emulators, and the control plane for the tests where the operator drives cloud groups.
+      tier("localstack", {
+        globalSetup: ["tests/localstack/global-setup.ts", "tests/cluster/global-setup.ts"],
+        fileParallelism: false,
+      }),
       tier("cloud"),
       tier("load", { fileParallelism: false, testTimeout: 300_000 }),
     ],

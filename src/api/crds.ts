@@ -118,10 +118,17 @@ export const burstPoolCrd = () =>
     printerColumns: [
       { name: "Provider", type: "string", jsonPath: ".spec.provider" },
       { name: "Region", type: "string", jsonPath: ".spec.region" },
-      { name: "Group", type: "string", jsonPath: ".spec.group" },
-      { name: "Current", type: "integer", jsonPath: ".status.currentNodes" },
+      { name: "Group", type: "string", jsonPath: ".spec.group", priority: 1 },
       { name: "Desired", type: "integer", jsonPath: ".status.desiredNodes" },
+      { name: "Ready", type: "integer", jsonPath: ".status.readyNodes" },
       { name: "Max", type: "integer", jsonPath: ".spec.maxNodes" },
+      { name: "Price/h", type: "number", jsonPath: ".spec.hourlyPriceUsd" },
+      { name: "Spend/h", type: "number", jsonPath: ".status.hourlySpendUsd" },
+      {
+        name: "Available",
+        type: "string",
+        jsonPath: '.status.conditions[?(@.type=="Available")].status',
+      },
       { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
     ],
   });

@@ -136,7 +136,10 @@ const Autoscaling = Type.Object(
     scaleUpStabilizationSeconds: Type.Integer({ minimum: 0, maximum: 3600, default: 0 }),
     scaleDownStabilizationSeconds: Type.Integer({ minimum: 0, maximum: 86_400, default: 300 }),
   },
-  { default: {} },
+  {
+    description:
+      "Load-driven scaling from the pods' own /metrics. Unset: base.min replicas, and burst only for base replicas that do not fit.",
+  },
 );
 
 const Budget = Type.Object(
@@ -152,7 +155,7 @@ export const InferenceModelSpec = Type.Object({
   model: ModelSource,
   server: Server,
   replicas: Replicas,
-  autoscaling: Autoscaling,
+  autoscaling: Type.Optional(Autoscaling),
   budget: Budget,
 });
 
@@ -169,6 +172,15 @@ export const InferenceModelStatus = Type.Object({
     Type.Array(Condition, { "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] }),
   ),
   replicas: Type.Optional(Type.Object({ base: TierStatus, burst: TierStatus })),
+  autoscaling: Type.Optional(
+    Type.Object({
+      desiredReplicas: Type.Integer({ minimum: 0, description: "Replicas the load asks for, both tiers." }),
+      unreadablePods: Type.Integer({
+        minimum: 0,
+        description: "Ready pods whose /metrics could not be read (counted as at target).",
+      }),
+    }),
+  ),
   endpoint: Type.Optional(Type.String()),
   modelDigest: Type.Optional(Type.String()),
 });

@@ -2,7 +2,9 @@ import { readFileSync } from "node:fs";
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { parse } from "yaml";
+import { DEFAULT_METRICS_URL } from "./load.js";
 import type { PlanConfig } from "./plan.js";
+import type { PoolsConfig } from "./pools/decide.js";
 
 /** The operator's configuration: one YAML file (the chart renders it), validated once. */
 export const OperatorConfigSchema = Type.Object({
@@ -20,6 +22,39 @@ export const OperatorConfigSchema = Type.Object({
       leaseName: Type.String({ default: "spillway-operator" }),
       leaseDurationSeconds: Type.Integer({ minimum: 2, default: 15 }),
       renewSeconds: Type.Integer({ minimum: 1, default: 5 }),
+    },
+    { default: {} },
+  ),
+  /** The autoscaler's load signal: each ready pod's /metrics. */
+  load: Type.Object(
+    {
+      intervalSeconds: Type.Number({ minimum: 0.2, maximum: 300, default: 5 }),
+      timeoutMs: Type.Integer({ minimum: 50, maximum: 30_000, default: 1000 }),
+      /** `{podIP}`, `{port}`, `{namespace}` and `{pod}` are filled in per pod. */
+      metricsUrl: Type.String({ minLength: 1, default: DEFAULT_METRICS_URL }),
+    },
+    { default: {} },
+  ),
+  /** The BurstPool controller. */
+  pools: Type.Object(
+    {
+      intervalSeconds: Type.Number({ minimum: 0.2, maximum: 300, default: 5 }),
+      /** An instance that has not joined as a node by then makes its pool unavailable for the backoff. */
+      joinTimeoutSeconds: Type.Integer({ minimum: 1, default: 600 }),
+      backoffSeconds: Type.Integer({ minimum: 1, default: 300 }),
+      /** How long a burst node stays empty before it is removed. */
+      emptyNodeCooldownSeconds: Type.Integer({ minimum: 0, default: 120 }),
+      /** This many spot interruptions within one backoff make a pool unavailable for the backoff. */
+      interruptionsToBackoff: Type.Integer({ minimum: 1, default: 3 }),
+      cloudTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+      aws: Type.Object(
+        {
+          enabled: Type.Boolean({ default: true }),
+          /** An AWS endpoint other than the public one (an emulator); AWS_ENDPOINT_URL works too. */
+          endpoint: Type.Optional(Type.String({ minLength: 1 })),
+        },
+        { default: {} },
+      ),
     },
     { default: {} },
   ),
@@ -49,5 +84,15 @@ export function planConfigOf(config: OperatorConfig): PlanConfig {
     defaultImage: config.defaultImage,
     drainGraceSeconds: config.drainGraceSeconds,
     modelCacheSize: config.modelCacheSize,
+  };
+}
+
+/** The part of the config the BurstPool decision reads. */
+export function poolsConfigOf(config: OperatorConfig): PoolsConfig {
+  return {
+    joinTimeoutMs: config.pools.joinTimeoutSeconds * 1000,
+    backoffMs: config.pools.backoffSeconds * 1000,
+    emptyNodeCooldownMs: config.pools.emptyNodeCooldownSeconds * 1000,
+    interruptionsToBackoff: config.pools.interruptionsToBackoff,
   };
 }

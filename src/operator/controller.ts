@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { isDeepStrictEqual } from "node:util";
 import {
   AppsV1Api,
   CoreV1Api,
@@ -14,23 +13,22 @@ import {
   type KubernetesObject,
   type ObjectCache,
   type V1Deployment,
+  type V1Node,
+  type V1Pod,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import type { BurstPoolSpec } from "../api/burst-pool.js";
 import { GROUP, VERSION } from "../api/common.js";
 import type { InferenceModel } from "../api/inference-model.js";
+import { TIER_LABEL } from "../api/labels.js";
+import type { PodLoad, Recommendation } from "./autoscale.js";
+import { decideModel, type ModelEvent } from "./decide.js";
+import type { MetricsScraper } from "./load.js";
 import type { OperatorMetrics } from "./metrics.js";
-import {
-  FIELD_MANAGER,
-  MODEL_LABEL,
-  initialScale,
-  names,
-  plan,
-  prune,
-  type KubeObject,
-  type PlanConfig,
-} from "./plan.js";
+import { FIELD_MANAGER, MODEL_LABEL, names, type KubeObject, type PlanConfig } from "./plan.js";
+import { PoolController, type PoolControllerOptions } from "./pools/controller.js";
 import { WorkQueue } from "./queue.js";
-import { computeStatus, type Observed, type ObservedDeployment } from "./status.js";
+import type { Observed, ObservedDeployment } from "./status.js";
 
 /**
  * Informers → keyed work queue → reconcile, one model at a time per key. Reconcile is idempotent: it
@@ -40,8 +38,15 @@ import { computeStatus, type Observed, type ObservedDeployment } from "./status.
  */
 
 const MANAGED = "app.kubernetes.io/managed-by=spillway";
-const NOTABLE_CONDITIONS = new Set(["Ready", "Degraded", "Bursting"]);
 const PLURAL = "inferencemodels";
+
+export interface BurstPool {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name: string; generation?: number; resourceVersion?: string };
+  spec: BurstPoolSpec;
+  status?: Record<string, unknown>;
+}
 
 type Cached<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
 
@@ -55,19 +60,11 @@ export interface ControllerOptions {
   workers: number;
   log: Logger;
   metrics: OperatorMetrics;
+  /** Reads each ready pod's /metrics for the autoscaler. */
+  scraper: MetricsScraper;
+  loadIntervalSeconds: number;
+  pools: Omit<PoolControllerOptions, "kubeConfig" | "log" | "metrics" | "view">;
   now?: () => Date;
-}
-
-/** True when every field set in `want` has the same value in `have` (which may hold more, e.g. defaults). */
-export function isSubset(want: unknown, have: unknown): boolean {
-  if (Array.isArray(want)) {
-    return Array.isArray(have) && want.length === have.length && want.every((w, i) => isSubset(w, have[i]));
-  }
-  if (want !== null && typeof want === "object") {
-    if (have === null || typeof have !== "object") return false;
-    return Object.entries(want).every(([k, v]) => isSubset(v, (have as Record<string, unknown>)[k]));
-  }
-  return want === have;
 }
 
 function observeDeployment(d: V1Deployment | undefined): ObservedDeployment | undefined {
@@ -94,6 +91,17 @@ export class Controller {
   private readonly informers: Cached<KubernetesObject>[] = [];
   private models: Cached<InferenceModel>[] = [];
   private deployments!: Cached<V1Deployment>;
+  private pods!: Cached<V1Pod>;
+  private nodes!: Cached<V1Node>;
+  private burstPools!: Cached<BurstPool>;
+  private poolController: PoolController | undefined;
+  /** The latest load sample and recent recommendations of each model, by namespace/name. */
+  private readonly load = new Map<string, PodLoad[]>();
+  private readonly history = new Map<string, Recommendation[]>();
+  /** Models whose scale waits on a stabilization window: reconciled every load round until it settles. */
+  private readonly settling = new Set<string>();
+  private loadTimer: NodeJS.Timeout | undefined;
+  private sampling = false;
   /** Caches of the owned kinds, by kind, for comparing what is planned with what exists. */
   private readonly owned: Partial<Record<string, Cached<KubernetesObject>>> = {};
   private running = false;
@@ -189,23 +197,132 @@ export class Controller {
       MANAGED,
     );
     this.owned.Deployment = this.deployments;
+    // Pods: which base replicas do not fit, which burst replicas wait for nodes, which are ready to scrape.
+    this.pods = this.watch<V1Pod>(
+      "/api/v1/pods",
+      () => this.core.listPodForAllNamespaces({ labelSelector: MANAGED }),
+      this.onPod,
+      MANAGED,
+    );
+    this.nodes = this.watch<V1Node>(
+      "/api/v1/nodes",
+      () => this.core.listNode({ labelSelector: `${TIER_LABEL}=burst` }),
+      () => this.poolController?.nudge(),
+      `${TIER_LABEL}=burst`,
+    );
+    this.burstPools = this.watch<BurstPool>(
+      `/apis/${GROUP}/${VERSION}/burstpools`,
+      () =>
+        this.custom.listClusterCustomObject({
+          group: GROUP,
+          version: VERSION,
+          plural: "burstpools",
+        }) as Promise<{
+          items: BurstPool[];
+        }>,
+      () => {
+        this.poolController?.nudge();
+        // A pool's price or existence bounds every model's burst: look at them all again.
+        this.enqueueAll();
+      },
+    );
     await Promise.all(this.informers.map((i) => i.start()));
+    this.poolController = new PoolController({
+      ...this.o.pools,
+      kubeConfig: this.o.kubeConfig,
+      log: this.o.log,
+      metrics: this.o.metrics,
+      view: {
+        pools: () => this.poolsInScope(),
+        nodes: () => this.nodes.list(),
+        pods: () => this.pods.list(),
+        modelOf: (pod) => this.modelOfPod(pod),
+      },
+    });
+    this.poolController.start();
+    this.loadTimer = setInterval(() => void this.sampleLoad(), this.o.loadIntervalSeconds * 1000);
     this.workers = Array.from({ length: this.o.workers }, () => this.work());
-    if (this.o.resyncSeconds > 0) {
-      this.resync = setInterval(() => {
-        for (const cache of this.models)
-          for (const m of cache.list()) this.queue.add(`${m.metadata.namespace}/${m.metadata.name}`);
-      }, this.o.resyncSeconds * 1000);
-    }
+    if (this.o.resyncSeconds > 0)
+      this.resync = setInterval(() => this.enqueueAll(), this.o.resyncSeconds * 1000);
     this.o.log.info(
       { namespaces: this.o.namespaces.length ? this.o.namespaces : "all" },
       "controller started",
     );
   }
 
+  private enqueueAll() {
+    for (const cache of this.models)
+      for (const m of cache.list()) this.queue.add(`${m.metadata.namespace}/${m.metadata.name}`);
+  }
+
+  /** A pod's change matters to its model (placement, readiness) and, for burst pods, to the pools. */
+  private onPod = (pod: V1Pod) => {
+    this.enqueueOwned(pod);
+    if (pod.metadata?.labels?.[TIER_LABEL] === "burst") this.poolController?.nudge();
+  };
+
+  private modelOfPod(pod: V1Pod): InferenceModel | undefined {
+    const name = pod.metadata?.labels?.[MODEL_LABEL];
+    return name && pod.metadata?.namespace ? this.findModel(pod.metadata.namespace, name) : undefined;
+  }
+
+  /**
+   * The pools this operator sizes: all of them when it watches every namespace; otherwise only those its
+   * models name, since it cannot see the demand of models elsewhere.
+   */
+  private poolsInScope(): readonly BurstPool[] {
+    const all = this.burstPools.list();
+    if (!this.o.namespaces.length) return all;
+    const named = new Set(this.models.flatMap((c) => c.list().flatMap((m) => m.spec.replicas.burst.pools)));
+    return all.filter((p) => named.has(p.metadata.name));
+  }
+
+  private podsOf(namespace: string, model: string): V1Pod[] {
+    return this.pods
+      .list(namespace)
+      .filter((p) => p.metadata?.labels?.[MODEL_LABEL] === model && !p.metadata?.deletionTimestamp);
+  }
+
+  /**
+   * Reads the load of every model that autoscales from its ready pods, and reconciles the models whose
+   * load changed. One round at a time: a slow round delays the next rather than piling up.
+   */
+  private async sampleLoad(): Promise<void> {
+    if (this.sampling || !this.running) return;
+    this.sampling = true;
+    try {
+      const targets: { key: string; pods: { namespace: string; name: string; ip: string }[] }[] = [];
+      for (const cache of this.models)
+        for (const m of cache.list()) {
+          if (!m.spec.autoscaling || m.metadata.deletionTimestamp) continue;
+          const pods = this.podsOf(m.metadata.namespace, m.metadata.name).flatMap((p) =>
+            p.status?.podIP && isReady(p)
+              ? [{ namespace: m.metadata.namespace, name: p.metadata!.name!, ip: p.status.podIP }]
+              : [],
+          );
+          targets.push({ key: `${m.metadata.namespace}/${m.metadata.name}`, pods });
+        }
+      const all = await this.o.scraper.scrapeAll(targets.flatMap((t) => t.pods));
+      this.o.scraper.forget(new Set(targets.flatMap((t) => t.pods.map((p) => `${p.namespace}/${p.name}`))));
+      let i = 0;
+      for (const t of targets) {
+        const sample = all.slice(i, i + t.pods.length);
+        i += t.pods.length;
+        const before = this.load.get(t.key);
+        this.load.set(t.key, sample);
+        if (!sameLoad(before, sample) || this.settling.has(t.key)) this.queue.add(t.key);
+      }
+      for (const key of this.load.keys()) if (!targets.some((t) => t.key === key)) this.load.delete(key);
+    } finally {
+      this.sampling = false;
+    }
+  }
+
   async stop(): Promise<void> {
     this.running = false;
     clearInterval(this.resync);
+    clearInterval(this.loadTimer);
+    await this.poolController?.stop();
     this.queue.shutdown();
     await Promise.all(this.informers.map((i) => i.stop()));
     await Promise.all(this.workers);
@@ -253,13 +370,42 @@ export class Controller {
     const [namespace = "", name = ""] = key.split("/");
     const model = this.findModel(namespace, name);
     // Gone or going: owner references let the garbage collector remove what we made.
-    if (!model || model.metadata.deletionTimestamp) return;
-    const scale = initialScale(model);
+    if (!model || model.metadata.deletionTimestamp) {
+      this.load.delete(key);
+      this.history.delete(key);
+      this.settling.delete(key);
+      return;
+    }
+    const base = this.deployments.get(names.deployment(name, "base"), namespace);
+    const burst = this.deployments.get(names.deployment(name, "burst"), namespace);
+    const pools = new Map(this.burstPools.list().map((p) => [p.metadata.name, p.spec]));
+    const decision = decideModel(
+      {
+        model,
+        observed: {
+          base: observeDeployment(base),
+          burst: observeDeployment(burst),
+          unplacedBase: unplaced(this.podsOf(namespace, name), "base"),
+        },
+        current: { base: base?.spec?.replicas, burst: burst?.spec?.replicas },
+        cached: (obj) => this.cached(obj),
+        load: this.load.get(key),
+        history: this.history.get(key) ?? [],
+        pools,
+        now: this.now().getTime(),
+      },
+      this.o.plan,
+    );
+    this.history.set(key, decision.history);
+    const latest = decision.history.at(-1);
+    if (latest && latest.replicas !== decision.replicas) this.settling.add(key);
+    else this.settling.delete(key);
+    this.o.metrics.desiredReplicas.set({ namespace, model: name, tier: "base" }, decision.scale.base);
+    this.o.metrics.desiredReplicas.set({ namespace, model: name, tier: "burst" }, decision.scale.burst);
 
     // The objects are independent: apply the ones that differ concurrently.
-    const stale = plan(model, scale, this.o.plan).filter((obj) => !isSubset(obj, this.cached(obj)));
     await Promise.all(
-      stale.map(async (obj) => {
+      decision.applies.map(async (obj) => {
         await this.objects.patch(
           obj as KubernetesObject,
           undefined,
@@ -272,9 +418,7 @@ export class Controller {
         this.o.log.info({ model: key, kind: obj.kind, name: obj.metadata.name }, "applied");
       }),
     );
-
-    for (const gone of prune(model)) {
-      if (!this.deployments.get(gone.name, namespace)) continue;
+    for (const gone of decision.deletes) {
       await this.apps.deleteNamespacedDeployment({
         name: gone.name,
         namespace,
@@ -284,22 +428,8 @@ export class Controller {
       this.o.log.info({ model: key, kind: gone.kind, name: gone.name }, "deleted");
     }
 
-    const observed: Observed = {
-      base: observeDeployment(this.deployments.get(names.deployment(name, "base"), namespace)),
-      burst: observeDeployment(this.deployments.get(names.deployment(name, "burst"), namespace)),
-    };
-    // Just created and not in the cache yet: its add event brings the model straight back, with something
-    // to report. Writing "DeploymentMissing" now would only cost a status write and an Event.
-    if (!observed.base && stale.some((o) => o.kind === "Deployment")) return;
-    const status = computeStatus(
-      model,
-      observed,
-      scale,
-      this.now()
-        .toISOString()
-        .replace(/\.\d+Z$/, "Z"),
-    );
-    if (isDeepStrictEqual(status, model.status)) return;
+    const status = decision.status;
+    if (!status) return;
     // resourceVersion makes this an optimistic write: a stale cache gets 409 and a retry, not a lost update.
     await this.custom.patchNamespacedCustomObjectStatus(
       {
@@ -313,54 +443,70 @@ export class Controller {
       setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
     );
     this.o.metrics.writes.inc({ kind: "InferenceModel/status" });
-    await this.recordTransitions(model, status.conditions ?? []);
+    for (const e of decision.events) await this.recordEvent(model, e);
   }
 
-  /**
-   * An Event for each flip of Ready, Degraded or Bursting, so `kubectl describe im` tells the story.
-   * Progressing flips with every rollout and the Deployment controller already reports those.
-   */
-  private async recordTransitions(
-    model: InferenceModel,
-    next: NonNullable<InferenceModel["status"]>["conditions"] = [],
-  ) {
-    const before = new Map((model.status?.conditions ?? []).map((c) => [c.type, c.status]));
-    for (const c of next) {
-      if (!NOTABLE_CONDITIONS.has(c.type) || before.get(c.type) === c.status) continue;
-      // A condition's first value is not a transition; Ready turning True for the first time is.
-      if (!before.has(c.type) && !(c.type === "Ready" && c.status === "True")) continue;
-      const warning =
-        (c.type === "Ready" && c.status === "False" && before.get("Ready") === "True") ||
-        (c.type === "Degraded" && c.status === "True");
-      const now = this.now().toISOString();
-      await this.core
-        .createNamespacedEvent({
-          namespace: model.metadata.namespace,
-          body: {
-            metadata: {
-              name: `${model.metadata.name}.${randomBytes(6).toString("hex")}`,
-              namespace: model.metadata.namespace,
-            },
-            involvedObject: {
-              apiVersion: model.apiVersion,
-              kind: model.kind,
-              name: model.metadata.name,
-              namespace: model.metadata.namespace,
-              uid: model.metadata.uid,
-            },
-            type: warning ? "Warning" : "Normal",
-            reason: c.reason,
-            message: `${c.type} is ${c.status}: ${c.message}`,
-            source: { component: "spillway-operator" },
-            firstTimestamp: new Date(now),
-            lastTimestamp: new Date(now),
-            count: 1,
+  private async recordEvent(model: InferenceModel, e: ModelEvent) {
+    const now = this.now();
+    await this.core
+      .createNamespacedEvent({
+        namespace: model.metadata.namespace,
+        body: {
+          metadata: {
+            name: `${model.metadata.name}.${randomBytes(6).toString("hex")}`,
+            namespace: model.metadata.namespace,
           },
-        })
-        .catch((err: unknown) => {
-          this.o.log.warn({ err: String(err) }, "could not record event");
-        });
-      this.o.metrics.writes.inc({ kind: "Event" });
-    }
+          involvedObject: {
+            apiVersion: model.apiVersion,
+            kind: model.kind,
+            name: model.metadata.name,
+            namespace: model.metadata.namespace,
+            uid: model.metadata.uid,
+          },
+          type: e.type,
+          reason: e.reason,
+          message: e.message,
+          source: { component: "spillway-operator" },
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+        },
+      })
+      .catch((err: unknown) => {
+        this.o.log.warn({ err: String(err) }, "could not record event");
+      });
+    this.o.metrics.writes.inc({ kind: "Event" });
   }
+}
+
+function isReady(p: V1Pod): boolean {
+  return p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+}
+
+/** Pods of a tier the scheduler could not place, with its message (e.g. "Insufficient cpu"). */
+export function unplaced(
+  pods: V1Pod[],
+  tier: "base" | "burst",
+): { count: number; message: string } | undefined {
+  const stuck = pods.flatMap((p) => {
+    if (p.metadata?.labels?.[TIER_LABEL] !== tier || p.spec?.nodeName) return [];
+    const c = p.status?.conditions?.find((x) => x.type === "PodScheduled" && x.status === "False");
+    return c?.reason === "Unschedulable" ? [c.message ?? "unschedulable"] : [];
+  });
+  return stuck.length ? { count: stuck.length, message: stuck[0]! } : undefined;
+}
+
+function sameLoad(a: PodLoad[] | undefined, b: PodLoad[]): boolean {
+  return (
+    a !== undefined &&
+    a.length === b.length &&
+    a.every(
+      (p, i) =>
+        p.pod === b[i]!.pod &&
+        p.readable === b[i]!.readable &&
+        p.busySlots === b[i]!.busySlots &&
+        p.queueDepth === b[i]!.queueDepth &&
+        Math.round(p.tokensPerSecond) === Math.round(b[i]!.tokensPerSecond),
+    )
+  );
 }

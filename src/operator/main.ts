@@ -3,10 +3,13 @@ import { hostname } from "node:os";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
-import { loadOperatorConfig, planConfigOf } from "./config.js";
+import { loadOperatorConfig, planConfigOf, poolsConfigOf } from "./config.js";
 import { Controller } from "./controller.js";
 import { KeepAliveKubeConfig } from "./kube-config.js";
 import { LeaderElector } from "./lease.js";
+import { MetricsScraper } from "./load.js";
+import { AwsPoolDriver } from "./pools/aws.js";
+import { InterruptionQueue } from "./pools/interruptions.js";
 import { createOperatorMetrics } from "./metrics.js";
 
 /**
@@ -38,6 +41,30 @@ export async function runOperator(argv: string[]): Promise<void> {
       workers: config.workers,
       log,
       metrics,
+      scraper: new MetricsScraper({ urlTemplate: config.load.metricsUrl, timeoutMs: config.load.timeoutMs }),
+      loadIntervalSeconds: config.load.intervalSeconds,
+      pools: {
+        intervalSeconds: config.pools.intervalSeconds,
+        config: poolsConfigOf(config),
+        ...(config.pools.aws.enabled
+          ? {
+              interruptions: new InterruptionQueue({
+                timeoutMs: config.pools.cloudTimeoutMs,
+                ...(config.pools.aws.endpoint ? { endpoint: config.pools.aws.endpoint } : {}),
+              }),
+            }
+          : {}),
+        drivers: {
+          ...(config.pools.aws.enabled
+            ? {
+                aws: new AwsPoolDriver({
+                  timeoutMs: config.pools.cloudTimeoutMs,
+                  ...(config.pools.aws.endpoint ? { endpoint: config.pools.aws.endpoint } : {}),
+                }),
+              }
+            : {}),
+        },
+      },
     });
     await controller.start();
     metrics.leader.set(1);

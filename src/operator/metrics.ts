@@ -28,6 +28,48 @@ export function createOperatorMetrics() {
       labelNames: ["kind"] as const,
       registers: [registry],
     }),
+    desiredReplicas: new Gauge({
+      name: "spillway_operator_desired_replicas",
+      help: "Replicas the autoscaler asks for, by model and tier (base, burst)",
+      labelNames: ["namespace", "model", "tier"] as const,
+      registers: [registry],
+    }),
+    poolDecisions: new Counter({
+      name: "spillway_operator_pool_actions_total",
+      help: "Actions taken on BurstPool groups (scale_up, terminate)",
+      labelNames: ["pool", "action"] as const,
+      registers: [registry],
+    }),
+    poolFallbacks: new Counter({
+      name: "spillway_operator_pool_fallbacks_total",
+      help: "Pending burst pods sent to this pool because an earlier pool of their model was unavailable",
+      labelNames: ["pool"] as const,
+      registers: [registry],
+    }),
+    interruptions: new Counter({
+      name: "spillway_operator_interruptions_total",
+      help: "Spot interruption notices handled, by pool and kind",
+      labelNames: ["pool", "kind"] as const,
+      registers: [registry],
+    }),
+    poolNodes: new Gauge({
+      name: "spillway_operator_pool_nodes",
+      help: "Nodes of a BurstPool, desired and ready",
+      labelNames: ["pool", "state"] as const,
+      registers: [registry],
+    }),
+    poolSpend: new Gauge({
+      name: "spillway_operator_pool_spend_usd_per_hour",
+      help: "Instances launching or running in a BurstPool times its hourly price",
+      labelNames: ["pool"] as const,
+      registers: [registry],
+    }),
+    poolAvailable: new Gauge({
+      name: "spillway_operator_pool_available",
+      help: "1 while a BurstPool takes new demand, 0 while it is unavailable",
+      labelNames: ["pool"] as const,
+      registers: [registry],
+    }),
     leader: new Gauge({
       name: "spillway_operator_leader",
       help: "1 while this replica holds the leader lease",

@@ -1,8 +1,9 @@
 import { API_VERSION } from "../api/common.js";
 import type { InferenceModel } from "../api/inference-model.js";
-import { MODEL_LABEL, SPOT_TAINT_KEY, TIER_LABEL } from "../api/labels.js";
+import { MODEL_LABEL, POOL_LABEL, SPOT_TAINT_KEY, TIER_LABEL } from "../api/labels.js";
+import { SERVER_PATHS, SERVER_PORT } from "../api/server.js";
 
-export { MODEL_LABEL, SPOT_TAINT_KEY, TIER_LABEL };
+export { MODEL_LABEL, SPOT_TAINT_KEY, TIER_LABEL, SERVER_PORT };
 
 /**
  * The desired state of one InferenceModel, as a pure function: no I/O, so it is table-tested and the
@@ -11,7 +12,6 @@ export { MODEL_LABEL, SPOT_TAINT_KEY, TIER_LABEL };
  */
 
 export const FIELD_MANAGER = "spillway";
-export const SERVER_PORT = 8080;
 const CACHE_DIR = "/var/cache/spillway";
 
 export interface PlanConfig {
@@ -96,8 +96,24 @@ function serverEnv(model: InferenceModel, config: PlanConfig) {
 
 const DEFAULT_RESOURCES = { requests: { cpu: "1", memory: "1Gi" }, limits: { memory: "2Gi" } };
 
+/** What one server pod asks the scheduler for. */
+export function podRequests(model: InferenceModel): { cpu?: string | number; memory?: string | number } {
+  // Kubernetes defaults requests to limits when only limits are set.
+  const r = model.spec.server.resources ?? DEFAULT_RESOURCES;
+  return r.requests ?? r.limits ?? {};
+}
+
 function podTemplate(model: InferenceModel, tier: Tier, config: PlanConfig) {
-  const tierTerm = { matchExpressions: [{ key: TIER_LABEL, operator: "In", values: [tier] }] };
+  // Burst replicas go only to the pools the model names, so the pool controller's sizing and the
+  // scheduler's placement agree.
+  const tierTerm = {
+    matchExpressions: [
+      { key: TIER_LABEL, operator: "In", values: [tier] },
+      ...(tier === "burst"
+        ? [{ key: POOL_LABEL, operator: "In", values: model.spec.replicas.burst.pools }]
+        : []),
+    ],
+  };
   return {
     metadata: { labels: labels(model, tier) },
     spec: {
@@ -126,12 +142,12 @@ function podTemplate(model: InferenceModel, tier: Tier, config: PlanConfig) {
           env: serverEnv(model, config),
           resources: model.spec.server.resources ?? DEFAULT_RESOURCES,
           readinessProbe: {
-            httpGet: { path: "/ready", port: "http" },
+            httpGet: { path: SERVER_PATHS.ready, port: "http" },
             periodSeconds: 5,
             failureThreshold: 2,
           },
           livenessProbe: {
-            httpGet: { path: "/health", port: "http" },
+            httpGet: { path: SERVER_PATHS.health, port: "http" },
             periodSeconds: 10,
             failureThreshold: 3,
           },

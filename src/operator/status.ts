@@ -18,13 +18,30 @@ export interface ObservedDeployment {
   failure?: { reason: string; message: string } | undefined;
 }
 
-export type Observed = Partial<Record<Tier, ObservedDeployment>>;
+export type Observed = Partial<Record<Tier, ObservedDeployment>> & {
+  /** Base pods the scheduler could not place, with its own message: the base is full. */
+  unplacedBase?: { count: number; message: string } | undefined;
+};
+
+/** What the autoscaler decided, beyond the scale itself. */
+export interface AutoscaleNotes {
+  /** Replicas the load asks for over both tiers. */
+  replicas: number;
+  /** Ready pods whose /metrics could not be read. */
+  unreadablePods: number;
+  /** Burst replicas wanted but not asked for, and why. */
+  burstHeldBack: number;
+  limitReason?: string | undefined;
+  limitMessage?: string | undefined;
+}
 
 type Check = (input: {
   model: InferenceModel;
   observed: Observed;
   scale: Scale;
 }) => { failed: false } | { failed: true; reason: string; message: string };
+
+const readyTotal = (o: Observed) => (o.base?.readyReplicas ?? 0) + (o.burst?.readyReplicas ?? 0);
 
 /** Readiness, in order: the first check that fails names the reason. */
 const READY_CHECKS: Check[] = [
@@ -38,11 +55,18 @@ const READY_CHECKS: Check[] = [
       ? { failed: true, reason: f.reason, message: `base Deployment: ${f.message}` }
       : { failed: false };
   },
+  // The base tier's demand must be served: on base nodes, or on burst nodes when the base is full.
   ({ observed, scale }) => {
-    const ready = observed.base?.readyReplicas ?? 0;
+    const ready = readyTotal(observed);
     const want = Math.max(1, scale.base);
-    return ready >= want
-      ? { failed: false }
+    if (ready >= want) return { failed: false };
+    const full = observed.unplacedBase;
+    return full
+      ? {
+          failed: true,
+          reason: "BaseFull",
+          message: `${ready}/${want} replicas ready; ${full.count} base replica(s) do not fit: ${full.message}`,
+        }
       : { failed: true, reason: "BaseNotReady", message: `${ready}/${want} base replicas ready` };
   },
 ];
@@ -67,6 +91,7 @@ export function computeStatus(
   observed: Observed,
   scale: Scale,
   now: string,
+  notes?: AutoscaleNotes,
 ): InferenceModelStatus {
   const generation = model.metadata.generation;
   const input = { model, observed, scale };
@@ -81,14 +106,29 @@ export function computeStatus(
 
   const failed = READY_CHECKS.map((c) => c(input)).find((r) => r.failed);
   const baseReady = observed.base?.readyReplicas ?? 0;
+  const burstReady = observed.burst?.readyReplicas ?? 0;
   if (failed?.failed) set("Ready", "False", failed.reason, failed.message);
-  else set("Ready", "True", "Serving", `${baseReady}/${scale.base} base replicas ready`);
+  else
+    set(
+      "Ready",
+      "True",
+      "Serving",
+      `${baseReady}/${scale.base} base and ${burstReady}/${scale.burst} burst replicas ready`,
+    );
 
   const rolling = (["base", "burst"] as const).filter((t) => {
     const d = observed[t];
     return d && (!d.upToDate || d.updatedReplicas < d.replicas || d.readyReplicas < d.replicas);
   });
-  if (rolling.length) set("Progressing", "True", "RollingOut", `rolling out: ${rolling.join(", ")}`);
+  const full = observed.unplacedBase;
+  if (full)
+    set(
+      "Progressing",
+      "True",
+      "BaseFull",
+      `the base is full: ${full.count} base replica(s) cannot be placed: ${full.message}`,
+    );
+  else if (rolling.length) set("Progressing", "True", "RollingOut", `rolling out: ${rolling.join(", ")}`);
   else set("Progressing", "False", "Stable", "all replicas are up to date");
 
   const failures = (["base", "burst"] as const).flatMap((t) => {
@@ -98,8 +138,19 @@ export function computeStatus(
   if (failures.length) set("Degraded", "True", "DeploymentFailing", failures.join("; "));
   else set("Degraded", "False", "AsExpected", "no failures");
 
+  const heldBack =
+    notes?.burstHeldBack && notes.limitReason
+      ? `; ${notes.burstHeldBack} more held back: ${notes.limitMessage ?? notes.limitReason}`
+      : "";
   if (scale.burst > 0)
-    set("Bursting", "True", "LoadAboveBase", `${scale.burst} burst replicas on spot capacity`);
+    set(
+      "Bursting",
+      "True",
+      full ? "BaseFull" : "LoadAboveBase",
+      `${scale.burst} burst replicas on spot capacity${heldBack}`,
+    );
+  else if (notes?.burstHeldBack && notes.limitReason)
+    set("Bursting", "False", notes.limitReason, `${notes.burstHeldBack} burst replicas wanted${heldBack}`);
   else set("Bursting", "False", "BaseOnly", "all replicas on the base tier");
 
   return {
@@ -107,8 +158,11 @@ export function computeStatus(
     conditions,
     replicas: {
       base: summary(baseReady, scale.base),
-      burst: summary(observed.burst?.readyReplicas ?? 0, scale.burst),
+      burst: summary(burstReady, scale.burst),
     },
+    ...(notes
+      ? { autoscaling: { desiredReplicas: notes.replicas, unreadablePods: notes.unreadablePods } }
+      : {}),
     endpoint: endpoint(model),
     ...(model.spec.model.sha256 ? { modelDigest: `sha256:${model.spec.model.sha256}` } : {}),
   };

@@ -1,7 +1,9 @@
 import { Value } from "@sinclair/typebox/value";
 import { InferenceModelSpec, type InferenceModel } from "../../src/api/inference-model.js";
 
-type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+type DeepPartial<T> = {
+  [K in keyof T]?: NonNullable<T[K]> extends object ? DeepPartial<NonNullable<T[K]>> : T[K];
+};
 
 /** Builder fixture: `inferenceModel("m", withBurst(5))`. Defaults are the CRD's own. */
 export function inferenceModel(
@@ -34,4 +36,12 @@ export const withServer =
   };
 export const withSha = (sha256: string) => (s: DeepPartial<InferenceModel["spec"]>) => {
   s.model = { ...s.model, sha256 };
+};
+export const withAutoscaling =
+  (a: DeepPartial<NonNullable<InferenceModel["spec"]["autoscaling"]>>) =>
+  (s: DeepPartial<InferenceModel["spec"]>) => {
+    s.autoscaling = { ...s.autoscaling, ...a };
+  };
+export const withBudget = (maxSpotHourlyUsd: number) => (s: DeepPartial<InferenceModel["spec"]>) => {
+  s.budget = { maxSpotHourlyUsd };
 };

@@ -46,7 +46,15 @@ describe("plan", () => {
       const pod = d.spec.template.spec;
       expect(
         pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms,
-      ).toEqual([{ matchExpressions: [{ key: "spillway.dev/tier", operator: "In", values: [tier] }] }]);
+      ).toEqual([
+        {
+          matchExpressions: [
+            { key: "spillway.dev/tier", operator: "In", values: [tier] },
+            // Burst replicas only on the pools the model names.
+            ...(tier === "burst" ? [{ key: "spillway.dev/pool", operator: "In", values: ["spot-aws"] }] : []),
+          ],
+        },
+      ]);
       expect(pod.tolerations?.some((t: any) => t.key === "spillway.dev/spot")).toBe(
         toleration ? true : undefined,
       );

@@ -1,0 +1,104 @@
+import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from "@aws-sdk/client-auto-scaling";
+import type { Kubectl } from "../lib/kubectl.js";
+import { POOL_LABEL, nodeManifest, type NodePool } from "./topology.js";
+
+/**
+ * The test bed's stand-in for cloud-init and the k3s agent: every in-service instance of an emulated
+ * Auto Scaling group becomes a kwok Node of its pool (labels, taint, capacity, and the providerID a real
+ * node gets from its cloud), and the Node goes when the instance leaves the group. With it, the operator's
+ * AWS driver runs against the AWS emulator exactly as against AWS, and burst pods find nodes to run on.
+ */
+
+export interface CloudPool {
+  /** The BurstPool name (the nodes' spillway.dev/pool label). */
+  name: string;
+  group: string;
+  region: string;
+  cpu: string;
+  memory: string;
+  /** Instances of this pool never join (a pool that does not deliver). */
+  neverJoin?: boolean;
+}
+
+export class CloudNodes {
+  private timer: NodeJS.Timeout | undefined;
+  private syncing: Promise<void> | undefined;
+  /** Instances seen per pool, for the test's story. */
+  readonly joined = new Set<string>();
+
+  constructor(
+    private readonly o: {
+      kubectl: Kubectl;
+      autoscaling: AutoScalingClient;
+      pools: CloudPool[];
+      kubeletVersion: string;
+      log?: (line: string) => void;
+    },
+  ) {}
+
+  start(intervalMs = 500): void {
+    this.timer = setInterval(() => {
+      this.syncing ??= this.sync()
+        .catch((err: unknown) => this.o.log?.(`cloud nodes: ${String(err)}`))
+        .finally(() => (this.syncing = undefined));
+    }, intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.syncing;
+  }
+
+  async sync(): Promise<void> {
+    for (const pool of this.o.pools) {
+      const out = await this.o.autoscaling.send(
+        new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [pool.group] }),
+      );
+      const instances = (out.AutoScalingGroups?.[0]?.Instances ?? []).filter(
+        (i) => i.LifecycleState === "InService" && i.InstanceId,
+      );
+      const nodes = (
+        await this.o.kubectl.json<{ items: { metadata: { name: string }; spec: { providerID?: string } }[] }>(
+          ["get", "nodes", "-l", `${POOL_LABEL}=${pool.name}`],
+        )
+      ).items;
+      const have = new Set(nodes.map((n) => n.spec.providerID?.split("/").at(-1)));
+      const want = new Set(pool.neverJoin ? [] : instances.map((i) => i.InstanceId!));
+      for (const i of instances) {
+        const id = i.InstanceId!;
+        if (!want.has(id) || have.has(id)) continue;
+        const zone = i.AvailabilityZone ?? `${pool.region}a`;
+        await this.o.kubectl(["apply", "-f", "-"], JSON.stringify(this.manifest(pool, id, zone)));
+        this.joined.add(id);
+        this.o.log?.(`cloud nodes: ${id} joined ${pool.name}`);
+      }
+      for (const n of nodes) {
+        const id = n.spec.providerID?.split("/").at(-1);
+        if (id && want.has(id)) continue;
+        await this.o.kubectl(["delete", "node", n.metadata.name, "--wait=false", "--ignore-not-found"]);
+        this.o.log?.(`cloud nodes: ${n.metadata.name} left ${pool.name}`);
+      }
+    }
+  }
+
+  private manifest(pool: CloudPool, instanceId: string, zone: string) {
+    const shape: NodePool = {
+      name: pool.name,
+      tier: "burst",
+      provider: "aws",
+      region: pool.region,
+      instanceType: "emulated",
+      count: 1,
+      cpu: pool.cpu,
+      memory: pool.memory,
+      spot: true,
+    };
+    const m = nodeManifest(shape, 0, this.o.kubeletVersion);
+    const name = `${pool.name}-${instanceId}`;
+    return {
+      ...m,
+      metadata: { ...m.metadata, name, labels: { ...m.metadata.labels, "kubernetes.io/hostname": name } },
+      spec: { ...m.spec, providerID: `aws:///${zone}/${instanceId}` },
+    };
+  }
+}

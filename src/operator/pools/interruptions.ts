@@ -1,0 +1,86 @@
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+
+/**
+ * AWS spot interruption notices, the way Karpenter reads them: EventBridge rules put EC2's events on an
+ * SQS queue (the aws-spot stack makes both), and the operator reads and deletes them. Three kinds count:
+ * the two-minute Spot Instance Interruption Warning, the Rebalance Recommendation, and a state change to
+ * stopping, shutting-down, stopped or terminated.
+ */
+
+export interface Notice {
+  instanceId: string;
+  kind: "interruption-warning" | "rebalance-recommendation" | "state-change";
+}
+
+const STOPPING = new Set(["stopping", "stopped", "shutting-down", "terminated"]);
+
+/** The notice in one queue message (an EventBridge event as JSON), or undefined for anything else. */
+export function parseNotice(body: string): Notice | undefined {
+  let event: { "detail-type"?: string; source?: string; detail?: Record<string, unknown> };
+  try {
+    event = JSON.parse(body) as typeof event;
+  } catch {
+    return undefined;
+  }
+  const id = event.detail?.["instance-id"];
+  if (event.source !== "aws.ec2" || typeof id !== "string") return undefined;
+  switch (event["detail-type"]) {
+    case "EC2 Spot Instance Interruption Warning":
+      return { instanceId: id, kind: "interruption-warning" };
+    case "EC2 Instance Rebalance Recommendation":
+      return { instanceId: id, kind: "rebalance-recommendation" };
+    case "EC2 Instance State-change Notification":
+      return STOPPING.has(String(event.detail?.state)) ? { instanceId: id, kind: "state-change" } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+export class InterruptionQueue {
+  private readonly clients = new Map<string, SQSClient>();
+
+  constructor(private readonly o: { endpoint?: string; timeoutMs: number }) {}
+
+  private client(region: string) {
+    let c = this.clients.get(region);
+    if (!c) {
+      c = new SQSClient({
+        region,
+        ...(this.o.endpoint ? { endpoint: this.o.endpoint } : {}),
+        maxAttempts: 3,
+        requestHandler: { requestTimeout: this.o.timeoutMs },
+      });
+      this.clients.set(region, c);
+    }
+    return c;
+  }
+
+  /**
+   * Everything waiting on the queue (no long poll: the pool round calls this every few seconds), with
+   * `handle` called for each notice before its message is deleted, so a notice is never lost on a crash.
+   */
+  async drain(region: string, queueUrl: string, handle: (n: Notice) => void): Promise<number> {
+    let count = 0;
+    for (let batch = 0; batch < 10; batch++) {
+      const out = await this.client(region).send(
+        new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+      );
+      const messages = out.Messages ?? [];
+      if (!messages.length) break;
+      for (const m of messages) {
+        const notice = parseNotice(m.Body ?? "");
+        if (notice) {
+          handle(notice);
+          count++;
+        }
+      }
+      await this.client(region).send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+        }),
+      );
+    }
+    return count;
+  }
+}

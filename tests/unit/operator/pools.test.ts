@@ -1,0 +1,213 @@
+import { describe, expect, it } from "vitest";
+import type { BurstPoolSpec } from "../../../src/api/burst-pool.js";
+import {
+  decidePools,
+  type PendingPod,
+  type PoolInput,
+  type PoolNode,
+  type PoolsConfig,
+} from "../../../src/operator/pools/decide.js";
+
+const config: PoolsConfig = {
+  joinTimeoutMs: 60_000,
+  backoffMs: 300_000,
+  emptyNodeCooldownMs: 30_000,
+  interruptionsToBackoff: 2,
+};
+const spec = (over: Partial<BurstPoolSpec> = {}): BurstPoolSpec => ({
+  provider: "aws",
+  region: "eu-central-1",
+  group: "g",
+  nodeLabels: {},
+  nodeTaints: [],
+  nodeCapacity: { cpu: "8", memory: "32Gi" },
+  minNodes: 0,
+  maxNodes: 4,
+  hourlyPriceUsd: 0.2,
+  ...over,
+});
+const pool = (name: string, over: Partial<PoolInput> = {}): PoolInput => ({
+  name,
+  spec: spec(),
+  group: { desired: 0, instances: [] },
+  nodes: [],
+  memory: { firstSeen: {}, emptySince: {} },
+  ...over,
+});
+const node = (name: string, instanceId: string, workloadPods = 1): PoolNode => ({
+  name,
+  instanceId,
+  ready: true,
+  unschedulable: false,
+  workloadPods,
+});
+const pods = (n: number, pools = ["a", "b"], cpu = 4): PendingPod[] =>
+  Array.from({ length: n }, (_, i) => ({ key: `ns/p${i}`, pools, cpu, memory: 4 * 2 ** 30 }));
+
+describe("BurstPool decisions", () => {
+  it("raises the first pool's desired size for pending pods, packed by capacity", () => {
+    const [a, b] = decidePools([pool("a"), pool("b")], pods(3), config, 0);
+    expect(a).toMatchObject({ desired: 2, assigned: 3 });
+    expect(b?.desired).toBeUndefined();
+  });
+
+  it("does not ask twice for pods that capacity on its way will take (no double scaling)", () => {
+    const launching = pool("a", {
+      group: {
+        desired: 2,
+        instances: [
+          { id: "i-1", state: "pending" },
+          { id: "i-2", state: "pending" },
+        ],
+      },
+    });
+    const [a] = decidePools([launching], pods(3), config, 1000);
+    expect(a?.desired).toBeUndefined();
+    expect(a?.assigned).toBe(3);
+  });
+
+  it("stops at maxNodes and sends the rest to the next pool", () => {
+    const small = pool("a", { spec: spec({ maxNodes: 1 }) });
+    const [a, b] = decidePools([small, pool("b")], pods(4), config, 0);
+    expect(a).toMatchObject({ desired: 1, assigned: 2 });
+    expect(b).toMatchObject({ desired: 1, assigned: 2, fallbacks: 0 });
+  });
+
+  it("skips a pod that can never fit the pool's nodes", () => {
+    const [a] = decidePools([pool("a")], pods(1, ["a"], 16), config, 0);
+    expect(a?.desired).toBeUndefined();
+  });
+
+  it("marks a pool whose instances do not join unavailable, removes them, and falls back", () => {
+    const stuck = pool("a", {
+      group: { desired: 1, instances: [{ id: "i-1", state: "running" }] },
+      memory: { firstSeen: { "i-1": 0 }, emptySince: {} },
+    });
+    const [a, b] = decidePools([stuck, pool("b")], pods(1), config, 60_000);
+    expect(a?.terminate).toEqual([{ instanceId: "i-1", reason: "did not join" }]);
+    expect(a?.status.conditions[0]).toMatchObject({ status: "False", reason: "JoinTimeout" });
+    expect(a?.events.map((e) => e.reason)).toEqual(["JoinTimeout"]);
+    expect(b).toMatchObject({ desired: 1, fallbacks: 1 });
+    expect(a?.memory.unavailableUntil).toBe(360_000);
+  });
+
+  it("recovers by itself after the backoff", () => {
+    const backing = pool("a", {
+      memory: { unavailableUntil: 100, reason: "JoinTimeout", message: "x", firstSeen: {}, emptySince: {} },
+    });
+    const [during] = decidePools([backing], pods(1, ["a"]), config, 50);
+    expect(during?.desired).toBeUndefined();
+    const [after] = decidePools([backing], pods(1, ["a"]), config, 100);
+    expect(after).toMatchObject({ desired: 1 });
+    expect(after?.status.conditions[0]?.status).toBe("True");
+    expect(after?.events.map((e) => e.reason)).toEqual(["Available", "ScaleUp"]);
+  });
+
+  it("treats a group it cannot read as unavailable this round and says why", () => {
+    const [a, b] = decidePools(
+      [pool("a", { group: { error: "group g does not exist" } }), pool("b")],
+      pods(1),
+      config,
+      0,
+    );
+    expect(a?.status.conditions[0]).toMatchObject({
+      status: "False",
+      reason: "GroupUnreadable",
+      message: "group g does not exist",
+    });
+    expect(b).toMatchObject({ desired: 1, fallbacks: 1 });
+  });
+
+  it("removes an empty node by its instance after the cooldown, cordoning it first", () => {
+    const p = pool("a", {
+      group: {
+        desired: 2,
+        instances: [
+          { id: "i-1", state: "running" },
+          { id: "i-2", state: "running" },
+        ],
+      },
+      nodes: [node("n1", "i-1", 0), node("n2", "i-2", 1)],
+    });
+    const [first] = decidePools([p], [], config, 0);
+    expect(first?.terminate).toEqual([]);
+    const [later] = decidePools([{ ...p, memory: first!.memory }], [], config, 30_000);
+    expect(later?.cordon).toEqual(["n1"]);
+    expect(later?.terminate).toEqual([{ instanceId: "i-1", node: "n1", reason: "empty" }]);
+    expect(later?.status.desiredNodes).toBe(1);
+  });
+
+  it("keeps minNodes, and keeps empty nodes while pods wait for the pool", () => {
+    const p = pool("a", {
+      spec: spec({ minNodes: 1 }),
+      group: { desired: 1, instances: [{ id: "i-1", state: "running" }] },
+      nodes: [node("n1", "i-1", 0)],
+      memory: { firstSeen: {}, emptySince: { n1: 0 } },
+    });
+    expect(decidePools([p], [], config, 60_000)[0]?.terminate).toEqual([]);
+  });
+
+  it("reports spend as paid-for instances times the price", () => {
+    const p = pool("a", {
+      group: {
+        desired: 2,
+        instances: [
+          { id: "i-1", state: "running" },
+          { id: "i-2", state: "pending" },
+        ],
+      },
+      nodes: [node("n1", "i-1")],
+      memory: { firstSeen: { "i-2": 0 }, emptySince: {} },
+    });
+    expect(decidePools([p], [], config, 1000)[0]?.status).toMatchObject({
+      hourlySpendUsd: 0.4,
+      readyNodes: 1,
+      currentNodes: 1,
+      desiredNodes: 2,
+    });
+  });
+
+  it("cordons and drains an interrupted node, then removes its instance once empty", () => {
+    const p = pool("a", {
+      group: { desired: 1, instances: [{ id: "i-1", state: "running" }] },
+      nodes: [node("n1", "i-1", 2)],
+      memory: { firstSeen: {}, emptySince: {}, interrupted: { "i-1": 0 } },
+    });
+    // The two pods on it count as pending: a replacement node is asked for at once.
+    const [first] = decidePools([p], pods(2, ["a"], 1), config, 1000);
+    expect(first).toMatchObject({ cordon: ["n1"], drain: ["n1"], desired: 2, terminate: [] });
+    const drained = {
+      ...p,
+      nodes: [{ ...node("n1", "i-1", 0), unschedulable: true }],
+      memory: first!.memory,
+    };
+    const [second] = decidePools([drained], [], config, 2000);
+    expect(second?.terminate).toEqual([{ instanceId: "i-1", node: "n1", reason: "interrupted" }]);
+  });
+
+  it("treats a node shutting down (GCP preemption) as interrupted", () => {
+    const p = pool("a", {
+      spec: spec({ provider: "gcp" }),
+      group: { desired: 1, instances: [{ id: "vm-1", state: "running" }] },
+      nodes: [{ ...node("n1", "vm-1", 1), ready: false, shuttingDown: true }],
+    });
+    expect(decidePools([p], [], config, 0)[0]).toMatchObject({ cordon: ["n1"], drain: ["n1"] });
+  });
+
+  it("makes a pool with repeated interruptions unavailable, so replacements go to the next pool", () => {
+    const p = pool("a", {
+      group: {
+        desired: 2,
+        instances: [
+          { id: "i-1", state: "running" },
+          { id: "i-2", state: "running" },
+        ],
+      },
+      nodes: [node("n1", "i-1", 1), node("n2", "i-2", 1)],
+      memory: { firstSeen: {}, emptySince: {}, interrupted: { "i-1": 0, "i-2": 0 } },
+    });
+    const [a, b] = decidePools([p, pool("b")], pods(2), config, 1000);
+    expect(a?.status.conditions[0]).toMatchObject({ status: "False", reason: "SpotInterruptions" });
+    expect(b).toMatchObject({ desired: 1, fallbacks: 2 });
+  });
+});
