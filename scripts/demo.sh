@@ -20,8 +20,17 @@ log "installing the chart into spillway-system"
 STATE="$ROOT/.run/cluster"
 mkdir -p "$STATE/pids" "$STATE/logs"
 if ! { [[ -f "$STATE/pids/operator.pid" ]] && kill -0 "$(cat "$STATE/pids/operator.pid")" 2>/dev/null; }; then
-  printf 'namespaces: [default]\nleaderElection: {namespace: spillway-system}\nprobePort: 18081\nprobeHost: 127.0.0.1\n' >"$STATE/operator.yaml"
-  nohup node --import tsx src/operator/main.ts --config "$STATE/operator.yaml" --identity demo \
+  # No cloud here: the AWS driver talks to the local emulator's address (`npm run emulators:up`) and the
+  # GCP driver is off, so nothing the demo does leaves the machine.
+  cat >"$STATE/operator.yaml" <<'EOF'
+namespaces: [default]
+leaderElection: {namespace: spillway-system}
+probePort: 18081
+probeHost: 127.0.0.1
+pools: {aws: {endpoint: "http://127.0.0.1:4566"}, gcp: {enabled: false}}
+EOF
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true METADATA_SERVER_DETECTION=none \
+    nohup node --import tsx src/operator/main.ts --config "$STATE/operator.yaml" --identity demo \
     >"$STATE/logs/operator.log" 2>&1 &
   echo $! >"$STATE/pids/operator.pid"
 fi

@@ -54,6 +54,7 @@ export function burstPools(config: InfraConfig, outputs?: StackOutputs): BurstPo
       spec: {
         provider,
         region: cloud.region,
+        ...(provider === "gcp" ? { project: config.gcp.project } : {}),
         group: groupName(outputs, stack, groupOutput, name),
         nodeLabels: burstNodeLabels(provider, name),
         nodeTaints: [{ key: SPOT_TAINT_KEY, value: "true", effect: "NoSchedule" }],

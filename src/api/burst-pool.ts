@@ -15,6 +15,9 @@ export const BurstPoolSpec = Type.Object(
       enum: [...BURST_POOL_PROVIDERS],
     }),
     region: Type.String({ minLength: 1, maxLength: 64 }),
+    project: Type.Optional(
+      Type.String({ minLength: 6, maxLength: 30, description: "gcp: the project that holds the group." }),
+    ),
     group: Type.String({ minLength: 1, maxLength: 255, description: "The ASG (aws) or MIG (gcp) name." }),
     nodeLabels: Type.Unsafe<Record<string, string>>({
       type: "object",
@@ -39,6 +42,7 @@ export const BurstPoolSpec = Type.Object(
   {
     "x-kubernetes-validations": [
       { rule: "self.minNodes <= self.maxNodes", message: "minNodes must not exceed maxNodes" },
+      { rule: "self.provider != 'gcp' || has(self.project)", message: "a gcp pool needs project" },
       {
         rule: "!has(self.interruptionQueue) || self.provider == 'aws'",
         message: "interruptionQueue is for aws pools (gcp nodes shut down gracefully instead)",

@@ -55,6 +55,14 @@ export const OperatorConfigSchema = Type.Object({
         },
         { default: {} },
       ),
+      gcp: Type.Object(
+        {
+          enabled: Type.Boolean({ default: true }),
+          /** A Compute API other than the public one (no credentials are sent to it). */
+          endpoint: Type.Optional(Type.String({ minLength: 1 })),
+        },
+        { default: {} },
+      ),
     },
     { default: {} },
   ),

@@ -9,6 +9,7 @@ import { KeepAliveKubeConfig } from "./kube-config.js";
 import { LeaderElector } from "./lease.js";
 import { MetricsScraper } from "./load.js";
 import { AwsPoolDriver } from "./pools/aws.js";
+import { GcpPoolDriver } from "./pools/gcp.js";
 import { InterruptionQueue } from "./pools/interruptions.js";
 import { createOperatorMetrics } from "./metrics.js";
 
@@ -60,6 +61,14 @@ export async function runOperator(argv: string[]): Promise<void> {
                 aws: new AwsPoolDriver({
                   timeoutMs: config.pools.cloudTimeoutMs,
                   ...(config.pools.aws.endpoint ? { endpoint: config.pools.aws.endpoint } : {}),
+                }),
+              }
+            : {}),
+          ...(config.pools.gcp.enabled
+            ? {
+                gcp: new GcpPoolDriver({
+                  timeoutMs: config.pools.cloudTimeoutMs,
+                  ...(config.pools.gcp.endpoint ? { endpoint: config.pools.gcp.endpoint } : {}),
                 }),
               }
             : {}),

@@ -23,6 +23,7 @@ export async function startOperator(opts: {
   identity: string;
   leaseNamespace: string;
   config?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
 }): Promise<OperatorProcess> {
   const port = 21000 + Math.floor(Math.random() * 20000);
   const dir = mkdtempSync(join(tmpdir(), "spillway-operator-"));
@@ -39,7 +40,18 @@ export async function startOperator(opts: {
   const { child, output, exit } = spawnTs(
     "src/operator/main.ts",
     ["--config", configFile, "--identity", opts.identity],
-    { KUBECONFIG: opts.kubeconfig },
+    {
+      KUBECONFIG: opts.kubeconfig,
+      // Cloud SDKs look for credentials on the instance metadata address when none are given: nothing in
+      // the test bed may leave loopback, so they get emulator credentials and no metadata lookups.
+      AWS_ACCESS_KEY_ID: "test",
+      AWS_SECRET_ACCESS_KEY: "test",
+      AWS_REGION: "eu-central-1",
+      AWS_EC2_METADATA_DISABLED: "true",
+      AWS_ENDPOINT_URL: "http://127.0.0.1:4566",
+      METADATA_SERVER_DETECTION: "none",
+      ...opts.env,
+    },
   );
   const probes = `http://127.0.0.1:${port}`;
   await waitFor(`${opts.identity} probes`, async () => (await fetch(`${probes}/healthz`)).ok, {

@@ -52,7 +52,9 @@ describe("aws-spot stack", () => {
     expect(userData).toContain("node-taint:\n        - spillway.dev/spot=true:NoSchedule");
     expect(userData).toContain("INSTALL_K3S_EXEC='agent'");
     // The node's providerID names its instance, so the operator removes exactly that one.
-    expect(userData).toMatch(/provider-id=.*aws:\/\/\/\$\(md placement\/availability-zone\)\/\$\(md instance-id\)/);
+    expect(userData).toMatch(
+      /provider-id=.*aws:\/\/\/\$\(md placement\/availability-zone\)\/\$\(md instance-id\)/,
+    );
   });
 
   it("lets nodes read the model bucket and nothing else", () => {
