@@ -17,11 +17,11 @@ export function parsePrometheusText(text: string): Sample[] {
   for (const line of text.split("\n")) {
     if (!line || line.startsWith("#")) continue;
     const m = LINE.exec(line);
-    if (!m) continue;
+    if (!m?.[1]) continue;
     const labels: Record<string, string> = {};
     for (const [, k = "", v = ""] of (m[2] ?? "").matchAll(LABEL))
       labels[k] = v.replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c));
-    out.push({ name: m[1]!, labels, value: Number(m[3]) });
+    out.push({ name: m[1], labels, value: Number(m[3]) });
   }
   return out;
 }

@@ -39,6 +39,11 @@ export const OperatorConfigSchema = Type.Object({
   pools: Type.Object(
     {
       intervalSeconds: Type.Number({ minimum: 0.2, maximum: 300, default: 5 }),
+      /**
+       * The BurstPools this operator sizes, as equality labels (`team=ml,env=prod`). Unset: all of them
+       * when it watches every namespace, else those its models name.
+       */
+      selector: Type.Optional(Type.String({ pattern: "^[^=,\\s]+=[^=,\\s]*(,[^=,\\s]+=[^=,\\s]*)*$" })),
       /** An instance that has not joined as a node by then makes its pool unavailable for the backoff. */
       joinTimeoutSeconds: Type.Integer({ minimum: 1, default: 600 }),
       backoffSeconds: Type.Integer({ minimum: 1, default: 300 }),
@@ -46,6 +51,11 @@ export const OperatorConfigSchema = Type.Object({
       emptyNodeCooldownSeconds: Type.Integer({ minimum: 0, default: 120 }),
       /** This many spot interruptions within one backoff make a pool unavailable for the backoff. */
       interruptionsToBackoff: Type.Integer({ minimum: 1, default: 3 }),
+      /**
+       * Under an interruption notice, pods whose disruption budget refuses eviction are deleted after this
+       * long: AWS gives 120 s, and a server pod needs up to drainGraceSeconds + 15 s to finish.
+       */
+      interruptionForceDrainSeconds: Type.Integer({ minimum: 0, default: 60 }),
       cloudTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
       aws: Type.Object(
         {
@@ -102,5 +112,6 @@ export function poolsConfigOf(config: OperatorConfig): PoolsConfig {
     backoffMs: config.pools.backoffSeconds * 1000,
     emptyNodeCooldownMs: config.pools.emptyNodeCooldownSeconds * 1000,
     interruptionsToBackoff: config.pools.interruptionsToBackoff,
+    forceDrainAfterMs: config.pools.interruptionForceDrainSeconds * 1000,
   };
 }

@@ -28,7 +28,7 @@ import type { OperatorMetrics } from "./metrics.js";
 import { FIELD_MANAGER, MODEL_LABEL, names, type KubeObject, type PlanConfig } from "./plan.js";
 import { PoolController, type PoolControllerOptions } from "./pools/controller.js";
 import { WorkQueue } from "./queue.js";
-import type { Observed, ObservedDeployment } from "./status.js";
+import type { ObservedDeployment } from "./status.js";
 
 /**
  * Informers → keyed work queue → reconcile, one model at a time per key. Reconcile is idempotent: it
@@ -43,7 +43,7 @@ const PLURAL = "inferencemodels";
 export interface BurstPool {
   apiVersion?: string;
   kind?: string;
-  metadata: { name: string; generation?: number; resourceVersion?: string };
+  metadata: { name: string; generation?: number; resourceVersion?: string; labels?: Record<string, string> };
   spec: BurstPoolSpec;
   status?: Record<string, unknown>;
 }
@@ -64,6 +64,8 @@ export interface ControllerOptions {
   scraper: MetricsScraper;
   loadIntervalSeconds: number;
   pools: Omit<PoolControllerOptions, "kubeConfig" | "log" | "metrics" | "view">;
+  /** Equality labels choosing the BurstPools this operator sizes (config `pools.selector`). */
+  poolSelector?: string | undefined;
   now?: () => Date;
 }
 
@@ -243,7 +245,9 @@ export class Controller {
     this.loadTimer = setInterval(() => void this.sampleLoad(), this.o.loadIntervalSeconds * 1000);
     this.workers = Array.from({ length: this.o.workers }, () => this.work());
     if (this.o.resyncSeconds > 0)
-      this.resync = setInterval(() => this.enqueueAll(), this.o.resyncSeconds * 1000);
+      this.resync = setInterval(() => {
+        this.enqueueAll();
+      }, this.o.resyncSeconds * 1000);
     this.o.log.info(
       { namespaces: this.o.namespaces.length ? this.o.namespaces : "all" },
       "controller started",
@@ -267,11 +271,16 @@ export class Controller {
   }
 
   /**
-   * The pools this operator sizes: all of them when it watches every namespace; otherwise only those its
-   * models name, since it cannot see the demand of models elsewhere.
+   * The pools this operator sizes: those its pool selector matches; without one, all of them when it
+   * watches every namespace, else only those its models name, since it cannot see the demand elsewhere.
    */
   private poolsInScope(): readonly BurstPool[] {
     const all = this.burstPools.list();
+    const selector = this.o.poolSelector;
+    if (selector) {
+      const want = selector.split(",").map((kv) => kv.split("=") as [string, string]);
+      return all.filter((p) => want.every(([k, v]) => p.metadata.labels?.[k] === v));
+    }
     if (!this.o.namespaces.length) return all;
     const named = new Set(this.models.flatMap((c) => c.list().flatMap((m) => m.spec.replicas.burst.pools)));
     return all.filter((p) => named.has(p.metadata.name));
@@ -280,7 +289,7 @@ export class Controller {
   private podsOf(namespace: string, model: string): V1Pod[] {
     return this.pods
       .list(namespace)
-      .filter((p) => p.metadata?.labels?.[MODEL_LABEL] === model && !p.metadata?.deletionTimestamp);
+      .filter((p) => p.metadata?.labels?.[MODEL_LABEL] === model && !p.metadata.deletionTimestamp);
   }
 
   /**
@@ -296,8 +305,8 @@ export class Controller {
         for (const m of cache.list()) {
           if (!m.spec.autoscaling || m.metadata.deletionTimestamp) continue;
           const pods = this.podsOf(m.metadata.namespace, m.metadata.name).flatMap((p) =>
-            p.status?.podIP && isReady(p)
-              ? [{ namespace: m.metadata.namespace, name: p.metadata!.name!, ip: p.status.podIP }]
+            p.status?.podIP && p.metadata?.name && isReady(p)
+              ? [{ namespace: m.metadata.namespace, name: p.metadata.name, ip: p.status.podIP }]
               : [],
           );
           targets.push({ key: `${m.metadata.namespace}/${m.metadata.name}`, pods });
@@ -493,20 +502,24 @@ export function unplaced(
     const c = p.status?.conditions?.find((x) => x.type === "PodScheduled" && x.status === "False");
     return c?.reason === "Unschedulable" ? [c.message ?? "unschedulable"] : [];
   });
-  return stuck.length ? { count: stuck.length, message: stuck[0]! } : undefined;
+  const [first] = stuck;
+  return first === undefined ? undefined : { count: stuck.length, message: first };
 }
 
 function sameLoad(a: PodLoad[] | undefined, b: PodLoad[]): boolean {
   return (
     a !== undefined &&
     a.length === b.length &&
-    a.every(
-      (p, i) =>
-        p.pod === b[i]!.pod &&
-        p.readable === b[i]!.readable &&
-        p.busySlots === b[i]!.busySlots &&
-        p.queueDepth === b[i]!.queueDepth &&
-        Math.round(p.tokensPerSecond) === Math.round(b[i]!.tokensPerSecond),
-    )
+    a.every((p, i) => {
+      const q = b[i];
+      return (
+        q !== undefined &&
+        p.pod === q.pod &&
+        p.readable === q.readable &&
+        p.busySlots === q.busySlots &&
+        p.queueDepth === q.queueDepth &&
+        Math.round(p.tokensPerSecond) === Math.round(q.tokensPerSecond)
+      );
+    })
   );
 }

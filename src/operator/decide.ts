@@ -108,7 +108,8 @@ export function decideModel(s: ModelSnapshot, config: PlanConfig): ModelDecision
   const scale = auto.scale;
 
   const applies = plan(model, scale, config).filter((obj) => !isSubset(obj, s.cached(obj)));
-  const deletes = prune(model).filter((d) => s.observed.burst !== undefined && d.kind === "Deployment");
+  // Only what exists needs deleting: the burst Deployment of a model that may no longer burst.
+  const deletes = s.observed.burst ? prune(model) : [];
 
   // Just created and not in the cache yet: its add event brings the model straight back, with something to
   // report. Writing "DeploymentMissing" now would only cost a status write and an Event.

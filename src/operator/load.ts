@@ -67,7 +67,7 @@ export class MetricsScraper {
     const out: PodLoad[] = new Array<PodLoad>(pods.length);
     let next = 0;
     const worker = async () => {
-      for (let i = next++; i < pods.length; i = next++) out[i] = await this.scrape(pods[i]!);
+      for (let i = next++, pod = pods[i]; pod; i = next++, pod = pods[i]) out[i] = await this.scrape(pod);
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, pods.length) }, worker));
     return out;

@@ -44,6 +44,7 @@ export async function runOperator(argv: string[]): Promise<void> {
       metrics,
       scraper: new MetricsScraper({ urlTemplate: config.load.metricsUrl, timeoutMs: config.load.timeoutMs }),
       loadIntervalSeconds: config.load.intervalSeconds,
+      poolSelector: config.pools.selector,
       pools: {
         intervalSeconds: config.pools.intervalSeconds,
         config: poolsConfigOf(config),

@@ -63,6 +63,43 @@ describe("Helm chart", () => {
     }
   });
 
+  it("takes cloud credentials from Secrets only, and the pool settings from values", async () => {
+    const docs = (
+      await helm(
+        "template",
+        "x",
+        chart,
+        "-n",
+        ns,
+        "--set",
+        "cloud.aws.credentialsSecret=aws-creds",
+        "--set",
+        "cloud.gcp.credentialsSecret=gcp-key",
+        "--set",
+        "operator.pools.joinTimeoutSeconds=90",
+      )
+    )
+      .split(/^---$/m)
+      .map((d) => parse(d))
+      .filter((d) => d?.kind);
+    const pod = docs.find((d) => d.kind === "Deployment").spec.template.spec;
+    const container = pod.containers[0];
+    expect(container.envFrom).toEqual([{ secretRef: { name: "aws-creds" } }]);
+    expect(container.env).toContainEqual({
+      name: "GOOGLE_APPLICATION_CREDENTIALS",
+      value: "/var/run/secrets/spillway/gcp/key.json",
+    });
+    expect(pod.volumes).toContainEqual({
+      name: "gcp-credentials",
+      secret: { secretName: "gcp-key", items: [{ key: "key.json", path: "key.json" }] },
+    });
+    const config = parse(docs.find((d) => d.kind === "ConfigMap").data["config.yaml"]);
+    expect(config.pools).toMatchObject({ joinTimeoutSeconds: 90, aws: { enabled: true } });
+    await expect(helm("template", "x", chart, "--set", "cloud.aws.accessKey=AKIA")).rejects.toThrow(
+      /accessKey/,
+    );
+  });
+
   it("installs into the local control plane with two operator replicas", async () => {
     await helm("install", "spillway", chart, "-n", ns, "--wait", "--timeout", "60s");
     const d = await kubectl.json<{ status: { readyReplicas?: number } }>([

@@ -2,7 +2,11 @@ import { Value } from "@sinclair/typebox/value";
 import { InferenceModelSpec, type InferenceModel } from "../../src/api/inference-model.js";
 
 type DeepPartial<T> = {
-  [K in keyof T]?: NonNullable<T[K]> extends object ? DeepPartial<NonNullable<T[K]>> : T[K];
+  [K in keyof T]?: NonNullable<T[K]> extends unknown[] | string | number | boolean
+    ? T[K]
+    : NonNullable<T[K]> extends object
+      ? DeepPartial<NonNullable<T[K]>>
+      : T[K];
 };
 
 /** Builder fixture: `inferenceModel("m", withBurst(5))`. Defaults are the CRD's own. */

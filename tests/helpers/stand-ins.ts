@@ -39,7 +39,7 @@ export async function podStandIns(opts: {
   });
   await new Promise<void>((resolve) => router.listen(0, "127.0.0.1", resolve));
   const port = (router.address() as AddressInfo).port;
-  let stopped = false;
+  const state = { stopped: false };
 
   const sync = async () => {
     const pods = await opts.kubectl.json<{
@@ -72,7 +72,7 @@ export async function podStandIns(opts: {
     }
   };
   const loop = (async () => {
-    while (!stopped) {
+    while (!state.stopped) {
       await sync().catch(() => undefined);
       await new Promise((r) => setTimeout(r, 500));
     }
@@ -83,7 +83,7 @@ export async function podStandIns(opts: {
     url: (pod) => (servers.get(pod)?.ready ? servers.get(pod)!.proc.url : undefined),
     pods: () => [...servers.keys()],
     stop: async () => {
-      stopped = true;
+      state.stopped = true;
       await loop;
       for (const s of servers.values()) {
         s.proc.child.kill("SIGKILL");
@@ -104,11 +104,11 @@ export function steadyLoad(
 ) {
   let sent = 0;
   let failed = 0;
-  let stopped = false;
+  const state = { stopped: false };
   const deadline = Date.now() + opts.maxSeconds * 1000;
   const controller = new AbortController();
   const client = async () => {
-    while (!stopped && sent < opts.maxRequests && Date.now() < deadline) {
+    while (!state.stopped && sent < opts.maxRequests && Date.now() < deadline) {
       sent++;
       try {
         const res = await fetch(`${url}/v1/chat/completions`, {
@@ -126,7 +126,7 @@ export function steadyLoad(
         await res.arrayBuffer();
         if (!res.ok) failed++;
       } catch {
-        if (!stopped) failed++;
+        if (!controller.signal.aborted) failed++;
       }
     }
   };
@@ -139,7 +139,7 @@ export function steadyLoad(
       return failed;
     },
     stop: async () => {
-      stopped = true;
+      state.stopped = true;
       controller.abort();
       await done;
     },

@@ -12,6 +12,13 @@ import {
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import {
+  EventBridgeClient,
+  PutEventsCommand,
+  PutRuleCommand,
+  PutTargetsCommand,
+} from "@aws-sdk/client-eventbridge";
 import { CloudNodes, type CloudPool } from "../../src/cli/local-cluster/cloud-nodes.js";
 import { repoRoot } from "../../src/cli/lib/paths.js";
 import { kubectlFor, uniqueName } from "../helpers/kube.js";
@@ -30,6 +37,8 @@ const region = "eu-central-1";
 const aws = { endpoint, region, credentials: { accessKeyId: "test", secretAccessKey: "test" } };
 const autoscaling = new AutoScalingClient(aws);
 const ec2 = new EC2Client(aws);
+const sqs = new SQSClient(aws);
+const events = new EventBridgeClient(aws);
 const ns = uniqueName("burst");
 const run = ns.split("-")[1]!;
 let subnet = "";
@@ -59,7 +68,7 @@ async function burstPool(name: string, group: string, extra: Record<string, unkn
     stringify({
       apiVersion: "spillway.dev/v1alpha1",
       kind: "BurstPool",
-      metadata: { name },
+      metadata: { name, labels: { "spillway.dev/test-run": run } },
       spec: {
         provider: "aws",
         region,
@@ -120,13 +129,16 @@ async function operator(): Promise<OperatorProcess> {
     leaseNamespace: ns,
     config: {
       namespaces: [ns],
-      load: { intervalSeconds: 1, metricsUrl: standIns.metricsUrl },
+      load: { intervalSeconds: 1, metricsUrl: standIns!.metricsUrl },
       pools: {
+        selector: `spillway.dev/test-run=${run}`,
         intervalSeconds: 1,
         joinTimeoutSeconds: 8,
         backoffSeconds: 20,
         emptyNodeCooldownSeconds: 2,
+        interruptionForceDrainSeconds: 3,
         aws: { endpoint },
+        gcp: { enabled: false },
       },
     },
   });
@@ -134,8 +146,29 @@ async function operator(): Promise<OperatorProcess> {
   return op;
 }
 
-let standIns: StandIns;
-let nodes: CloudNodes;
+let standIns: StandIns | undefined;
+let nodes: CloudNodes | undefined;
+const cloudPools: CloudPool[] = [];
+
+/** An emulated ASG and the BurstPool over it; its instances join as nodes unless `neverJoin`. */
+async function spotPool(
+  suffix: string,
+  opts: { neverJoin?: boolean; cpu?: number; extra?: Record<string, unknown> } = {},
+) {
+  const name = `spot-${run}-${suffix}`;
+  const asg = `${name}-asg`;
+  await group(asg);
+  await burstPool(name, asg, { nodeCapacity: { cpu: opts.cpu ?? 2, memory: "8Gi" }, ...opts.extra });
+  cloudPools.push({
+    name,
+    group: asg,
+    region,
+    cpu: String(opts.cpu ?? 2),
+    memory: "8Gi",
+    ...(opts.neverJoin ? { neverJoin: true } : {}),
+  });
+  return { name, asg };
+}
 
 beforeAll(async () => {
   await kubectl(["apply", "--server-side", "-f", join(repoRoot, "charts", "spillway", "crds")]);
@@ -156,6 +189,18 @@ beforeAll(async () => {
       LaunchTemplateData: { ImageId: "ami-12c6146b", InstanceType: "t3.small" },
     }),
   );
+  const version = JSON.parse(await kubectl(["version", "-o", "json"])) as {
+    serverVersion: { gitVersion: string };
+  };
+  nodes = new CloudNodes({
+    kubectl,
+    autoscaling,
+    pools: cloudPools,
+    kubeletVersion: version.serverVersion.gitVersion,
+  });
+  nodes.start();
+  standIns = await podStandIns({ kubectl, namespace: ns, model: "chat", parallel: 2 });
+  await operator();
 });
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
@@ -166,23 +211,8 @@ afterAll(async () => {
 
 describe("spill-over onto spot capacity", () => {
   it("fills the base, bursts onto nodes the operator asks the ASG for, and drains back to 0", async () => {
-    const pool = `spot-${run}-a`;
-    const asg = `${pool}-asg`;
-    await group(asg);
-    await burstPool(pool, asg);
-    const version = JSON.parse(await kubectl(["version", "-o", "json"])) as {
-      serverVersion: { gitVersion: string };
-    };
-    const cloudPools: CloudPool[] = [{ name: pool, group: asg, region, cpu: "2", memory: "8Gi" }];
-    nodes = new CloudNodes({
-      kubectl,
-      autoscaling,
-      pools: cloudPools,
-      kubeletVersion: version.serverVersion.gitVersion,
-    });
-    nodes.start();
-    standIns = await podStandIns({ kubectl, namespace: ns, model: "chat", parallel: 2 });
-    await operator();
+    const { name: pool, asg } = await spotPool("load");
+    const standIns_ = standIns!;
 
     await kubectl(["apply", "-f", "-"], model("chat", [pool]));
     await waitFor(
@@ -194,14 +224,14 @@ describe("spill-over onto spot capacity", () => {
     );
     const basePod = await waitFor(
       "the base pod's stand-in",
-      () => standIns.pods().find((p) => standIns.url(p)),
+      () => standIns_.pods().find((p) => standIns_.url(p)),
       {
         timeoutMs: 60_000,
       },
     );
 
     // 8 clients on 2 slots: 2 busy + 6 queued = 8 in flight at a target of 2 → 4 replicas: base 2, burst 2.
-    const load = steadyLoad(standIns.url(basePod)!, { concurrency: 8, maxRequests: 2000, maxSeconds: 120 });
+    const load = steadyLoad(standIns_.url(basePod)!, { concurrency: 8, maxRequests: 2000, maxSeconds: 120 });
     try {
       const t0 = Date.now();
       await waitFor("base at max and burst asked for", async () => {
@@ -257,5 +287,186 @@ describe("spill-over onto spot capacity", () => {
       pool,
     ]);
     expect(pool_.status).toMatchObject({ desiredNodes: 0, readyNodes: 0 });
-  });
+  }, 180_000);
+
+  it("spills a base that is full onto spot nodes at once, whatever the load, and says so", async () => {
+    // 9 CPUs fit no 8-CPU base node; the pool's nodes have 16.
+    const { name: pool, asg } = await spotPool("full", { cpu: 16 });
+    await kubectl(
+      ["apply", "-f", "-"],
+      model("big", [pool], {
+        server: { parallel: 2, resources: { requests: { cpu: "9", memory: "1Gi" } } },
+        autoscaling: undefined,
+      }),
+    );
+    const m = await waitFor(
+      "the base reported full",
+      async () => {
+        const m = await getModel("big");
+        return condition(m, "Progressing")?.reason === "BaseFull" ? m : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(condition(m, "Progressing")?.message).toMatch(/Insufficient cpu/);
+    await waitFor("the ASG raised for the spilled replica", async () => (await desiredOf(asg)) === 1);
+    const served = await waitFor(
+      "Ready on the burst tier",
+      async () => {
+        const m = await getModel("big");
+        return condition(m, "Ready")?.status === "True" ? m : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+    expect(condition(served, "Bursting")).toMatchObject({ status: "True", reason: "BaseFull" });
+    expect(served.status?.replicas?.burst).toMatchObject({ desired: 1, ready: 1 });
+    await kubectl(["delete", "im", "big", "-n", ns]);
+    await waitFor("ASG back to 0 once the model is gone", async () => (await desiredOf(asg)) === 0, {
+      timeoutMs: 60_000,
+    });
+  }, 180_000);
+
+  it("stops the burst at the spend cap, asks the cloud for nothing, and says so", async () => {
+    const { name: pool, asg } = await spotPool("capped", { cpu: 16 });
+    // 0.05 $/h does not pay for one 0.1 $/h node.
+    await kubectl(
+      ["apply", "-f", "-"],
+      model("capped", [pool], {
+        server: { parallel: 2, resources: { requests: { cpu: "9", memory: "1Gi" } } },
+        autoscaling: undefined,
+        budget: { maxSpotHourlyUsd: 0.05 },
+      }),
+    );
+    const m = await waitFor("Bursting=False SpendCapReached", async () => {
+      const m = await getModel("capped");
+      return condition(m, "Bursting")?.reason === "SpendCapReached" ? m : undefined;
+    });
+    expect(condition(m, "Bursting")?.message).toMatch(/maxSpotHourlyUsd 0.05 pays for 0 of 2/);
+    expect(condition(m, "Ready")).toMatchObject({ status: "False", reason: "BaseFull" });
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await desiredOf(asg)).toBe(0);
+    await kubectl(["delete", "im", "capped", "-n", ns]);
+  }, 180_000);
+
+  it("falls back to the next pool when a pool's instances never join, and the pool recovers", async () => {
+    const dead = await spotPool("dead", { cpu: 16, neverJoin: true });
+    const next = await spotPool("next", { cpu: 16 });
+    await kubectl(
+      ["apply", "-f", "-"],
+      model("fallback", [dead.name, next.name], {
+        server: { parallel: 2, resources: { requests: { cpu: "9", memory: "1Gi" } } },
+        autoscaling: undefined,
+      }),
+    );
+    await waitFor("the first pool asked", async () => (await desiredOf(dead.asg)) === 1);
+    const unavailable = await waitFor(
+      "the first pool unavailable after the join timeout",
+      async () => {
+        const p = await kubectl.json<{
+          status?: { conditions?: { type: string; status: string; reason: string }[] };
+        }>(["get", "burstpool", dead.name]);
+        const c = p.status?.conditions?.find((x) => x.type === "Available");
+        return c?.status === "False" ? c : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(unavailable.reason).toBe("JoinTimeout");
+    // The instance that never joined is removed, and the demand goes to the next pool.
+    await waitFor("the dead pool back to 0", async () => (await desiredOf(dead.asg)) === 0);
+    await waitFor("the next pool asked", async () => (await desiredOf(next.asg)) === 1);
+    await waitFor(
+      "Ready through the next pool",
+      async () => condition(await getModel("fallback"), "Ready")?.status === "True",
+      { timeoutMs: 60_000 },
+    );
+    const events = await kubectl([
+      "get",
+      "events",
+      "-n",
+      "default",
+      "--field-selector",
+      `involvedObject.name=${dead.name}`,
+    ]);
+    expect(events).toMatch(/JoinTimeout/);
+    await waitFor(
+      "the first pool available again after its backoff",
+      async () => {
+        const p = await kubectl.json<{ status?: { conditions?: { type: string; status: string }[] } }>([
+          "get",
+          "burstpool",
+          dead.name,
+        ]);
+        return p.status?.conditions?.find((x) => x.type === "Available")?.status === "True";
+      },
+      { timeoutMs: 40_000 },
+    );
+    await kubectl(["delete", "im", "fallback", "-n", ns]);
+  }, 180_000);
+
+  it("drains a node on a spot interruption warning and replaces it before the instance goes", async () => {
+    // The aws-spot stack's queue and rule, made here in the emulator: EC2's warning → EventBridge → SQS.
+    const queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `spot-${run}-interruptions` })))
+      .QueueUrl!;
+    const queueArn = (
+      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] }))
+    ).Attributes!.QueueArn!;
+    const rule = `spot-${run}-interruption`;
+    await events.send(
+      new PutRuleCommand({
+        Name: rule,
+        EventPattern: JSON.stringify({
+          source: ["aws.ec2"],
+          "detail-type": ["EC2 Spot Instance Interruption Warning"],
+        }),
+      }),
+    );
+    await events.send(new PutTargetsCommand({ Rule: rule, Targets: [{ Id: "queue", Arn: queueArn }] }));
+    const { name: pool, asg } = await spotPool("interrupted", {
+      cpu: 16,
+      extra: { interruptionQueue: queueUrl },
+    });
+    await kubectl(
+      ["apply", "-f", "-"],
+      model("spot", [pool], {
+        server: { parallel: 2, resources: { requests: { cpu: "9", memory: "1Gi" } } },
+        autoscaling: undefined,
+      }),
+    );
+    await waitFor(
+      "Ready on a spot node",
+      async () => condition(await getModel("spot"), "Ready")?.status === "True",
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    const [first] = await poolNodes(pool);
+    const instance = first!.metadata.name.slice(pool.length + 1);
+    await events.send(
+      new PutEventsCommand({
+        Entries: [
+          {
+            Source: "aws.ec2",
+            DetailType: "EC2 Spot Instance Interruption Warning",
+            Detail: JSON.stringify({ "instance-id": instance, "instance-action": "terminate" }),
+          },
+        ],
+      }),
+    );
+    await waitFor("the node cordoned", async () =>
+      (await poolNodes(pool)).some((n) => n.metadata.name === first!.metadata.name && n.spec.unschedulable),
+    );
+    await waitFor("a replacement asked for", async () => (await desiredOf(asg)) === 2);
+    await waitFor(
+      "the replica Ready on the replacement node, the interrupted instance gone",
+      async () => {
+        const names = (await poolNodes(pool)).map((n) => n.metadata.name);
+        const m = await getModel("spot");
+        return (
+          !names.includes(first!.metadata.name) && names.length === 1 && m.status?.replicas?.burst.ready === 1
+        );
+      },
+      { timeoutMs: 60_000 },
+    );
+    expect(await desiredOf(asg)).toBe(1);
+    await kubectl(["delete", "im", "spot", "-n", ns]);
+  }, 180_000);
 });

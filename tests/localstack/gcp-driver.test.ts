@@ -41,29 +41,39 @@ const server = createServer((req: IncomingMessage, res) => {
     };
     if (failNext > 0) {
       failNext--;
-      return send(503, { error: { code: 503, message: "backend unavailable", errors: [] } });
+      send(503, { error: { code: 503, message: "backend unavailable", errors: [] } });
+      return;
     }
-    if (req.method === "GET" && url.pathname === base)
-      return send(200, { kind: "compute#instanceGroupManager", name: "spot", targetSize, region });
-    if (req.method === "POST" && url.pathname === `${base}/listManagedInstances`)
-      return send(200, {
+    if (req.method === "GET" && url.pathname === base) {
+      send(200, { kind: "compute#instanceGroupManager", name: "spot", targetSize, region });
+      return;
+    }
+    if (req.method === "POST" && url.pathname === `${base}/listManagedInstances`) {
+      send(200, {
         managedInstances: [
           vm("spot-a1", "NONE", "RUNNING"),
           vm("spot-a2", "CREATING", "PROVISIONING"),
           vm("spot-a3", "DELETING", "STOPPING"),
         ],
       });
+      return;
+    }
     if (req.method === "POST" && url.pathname === `${base}/resize`) {
       targetSize = Number(url.searchParams.get("size"));
-      return send(200, operation("compute.regionInstanceGroupManagers.resize"));
+      send(200, operation("compute.regionInstanceGroupManagers.resize"));
+      return;
     }
-    if (req.method === "POST" && url.pathname === `${base}/deleteInstances`)
-      return send(200, operation("compute.regionInstanceGroupManagers.deleteInstances"));
+    if (req.method === "POST" && url.pathname === `${base}/deleteInstances`) {
+      send(200, operation("compute.regionInstanceGroupManagers.deleteInstances"));
+      return;
+    }
     if (
       req.method === "GET" &&
       url.pathname.startsWith(`/projects/${project}/regions/${region}/instanceGroupManagers/`)
-    )
-      return send(404, { error: { code: 404, message: "The resource 'missing' was not found", errors: [] } });
+    ) {
+      send(404, { error: { code: 404, message: "The resource 'missing' was not found", errors: [] } });
+      return;
+    }
     send(400, { error: { code: 400, message: `unexpected ${req.method} ${url.pathname}` } });
   });
 });

@@ -30,6 +30,7 @@ export class CloudNodes {
     private readonly o: {
       kubectl: Kubectl;
       autoscaling: AutoScalingClient;
+      /** The pools to mirror; more may be added while it runs. */
       pools: CloudPool[];
       kubeletVersion: string;
       log?: (line: string) => void;
@@ -54,8 +55,10 @@ export class CloudNodes {
       const out = await this.o.autoscaling.send(
         new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [pool.group] }),
       );
-      const instances = (out.AutoScalingGroups?.[0]?.Instances ?? []).filter(
-        (i) => i.LifecycleState === "InService" && i.InstanceId,
+      const instances = (out.AutoScalingGroups?.[0]?.Instances ?? []).flatMap((i) =>
+        i.LifecycleState === "InService" && i.InstanceId
+          ? [{ id: i.InstanceId, zone: i.AvailabilityZone }]
+          : [],
       );
       const nodes = (
         await this.o.kubectl.json<{ items: { metadata: { name: string }; spec: { providerID?: string } }[] }>(
@@ -63,11 +66,10 @@ export class CloudNodes {
         )
       ).items;
       const have = new Set(nodes.map((n) => n.spec.providerID?.split("/").at(-1)));
-      const want = new Set(pool.neverJoin ? [] : instances.map((i) => i.InstanceId!));
-      for (const i of instances) {
-        const id = i.InstanceId!;
+      const want = new Set(pool.neverJoin ? [] : instances.map((i) => i.id));
+      for (const { id, zone: az } of instances) {
         if (!want.has(id) || have.has(id)) continue;
-        const zone = i.AvailabilityZone ?? `${pool.region}a`;
+        const zone = az ?? `${pool.region}a`;
         await this.o.kubectl(["apply", "-f", "-"], JSON.stringify(this.manifest(pool, id, zone)));
         this.joined.add(id);
         this.o.log?.(`cloud nodes: ${id} joined ${pool.name}`);

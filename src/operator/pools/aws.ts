@@ -65,7 +65,7 @@ export class AwsPoolDriver implements PoolDriver {
       );
     } catch (err) {
       // Already gone or going: what was asked for is done (a retry after a timeout lands here).
-      if (/not found|terminat|not part of/i.test(String((err as Error).message))) return;
+      if (/not found|terminat|not part of/i.test((err as Error).message)) return;
       throw err;
     }
   }

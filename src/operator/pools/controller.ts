@@ -78,7 +78,9 @@ export class PoolController {
 
   start(): void {
     this.running = true;
-    this.timer = setInterval(() => this.nudge(0), this.o.intervalSeconds * 1000);
+    this.timer = setInterval(() => {
+      this.nudge(0);
+    }, this.o.intervalSeconds * 1000);
     this.nudge(0);
   }
 
@@ -133,7 +135,7 @@ export class PoolController {
         if (!driver) group = { error: `no ${pool.spec.provider} driver is configured in this operator` };
         else
           group = await driver.describe(pool.spec).catch((err: unknown) => ({
-            error: `${pool.spec.provider} ${pool.spec.group}: ${(err as Error).message ?? String(err)}`,
+            error: `${pool.spec.provider} ${pool.spec.group}: ${err instanceof Error ? err.message : String(err)}`,
           }));
         return {
           name: pool.metadata.name,
@@ -142,7 +144,7 @@ export class PoolController {
           nodes: nodes
             .filter((n) => n.metadata?.labels?.[POOL_LABEL] === pool.metadata.name)
             .map((n) => poolNode(n, workload)),
-          memory: this.memory.get(pool.metadata.name) ?? { firstSeen: {}, emptySince: {} },
+          memory: this.memory.get(pool.metadata.name) ?? emptyMemory(),
         };
       }),
     );
@@ -152,7 +154,7 @@ export class PoolController {
     const doomed = new Set(
       inputs.flatMap((p) =>
         p.nodes
-          .filter((n) => n.shuttingDown || (n.instanceId && p.memory.interrupted?.[n.instanceId]))
+          .filter((n) => n.shuttingDown || (n.instanceId && p.memory.interrupted.has(n.instanceId)))
           .map((n) => n.name),
       ),
     );
@@ -161,8 +163,9 @@ export class PoolController {
     for (const name of this.memory.keys())
       if (!pools.some((p) => p.metadata.name === name)) this.memory.delete(name);
     await Promise.all(
-      plans.map((plan) => {
-        const pool = pools.find((p) => p.metadata.name === plan.name)!;
+      plans.flatMap((plan) => {
+        const pool = pools.find((p) => p.metadata.name === plan.name);
+        if (!pool) return [];
         return this.execute(pool, plan).catch((err: unknown) => {
           this.o.log.error({ pool: plan.name, err: String(err) }, "pool action failed");
         });
@@ -178,11 +181,11 @@ export class PoolController {
       pools.map(async (pool) => {
         const url = pool.spec.interruptionQueue;
         if (pool.spec.provider !== "aws" || !url) return;
-        const memory = this.memory.get(pool.metadata.name) ?? { firstSeen: {}, emptySince: {} };
-        const interrupted = { ...memory.interrupted };
+        const memory = this.memory.get(pool.metadata.name) ?? emptyMemory();
+        const interrupted = new Map(memory.interrupted);
         try {
           await queue.drain(pool.spec.region, url, (n) => {
-            interrupted[n.instanceId] ??= this.now();
+            if (!interrupted.has(n.instanceId)) interrupted.set(n.instanceId, this.now());
             this.o.metrics.interruptions.inc({ pool: pool.metadata.name, kind: n.kind });
             this.o.log.warn(
               { pool: pool.metadata.name, instance: n.instanceId, kind: n.kind },
@@ -206,19 +209,35 @@ export class PoolController {
     );
   }
 
-  /** Evicts the Spillway pods of a node (the Eviction API honours the PodDisruptionBudget). */
-  private async drain(node: string): Promise<void> {
+  /**
+   * Evicts the Spillway pods of a node (the Eviction API honours the PodDisruptionBudget). A refused
+   * eviction is tried again next round; with `force`, late in the notice, the pod is deleted instead,
+   * still with its grace period, so its server finishes what it can before the instance goes.
+   */
+  private async drain(node: string, force: boolean): Promise<void> {
     for (const pod of this.o.view.pods()) {
       if (pod.spec?.nodeName !== node || pod.metadata?.deletionTimestamp) continue;
       const { name, namespace } = pod.metadata ?? {};
       if (!name || !namespace) continue;
-      await this.core
-        .createNamespacedPodEviction({ name, namespace, body: { metadata: { name, namespace } } })
-        .then(() => this.o.metrics.writes.inc({ kind: "Pod/eviction" }))
-        .catch((err: unknown) => {
-          // 429: the budget allows no disruption now; the next round tries again.
-          this.o.log.warn({ node, pod: `${namespace}/${name}`, err: String(err) }, "eviction refused");
+      try {
+        await this.core.createNamespacedPodEviction({
+          name,
+          namespace,
+          body: { metadata: { name, namespace } },
         });
+        this.o.metrics.writes.inc({ kind: "Pod/eviction" });
+      } catch (err) {
+        if ((err as { code?: number }).code !== 429 || !force) {
+          this.o.log.warn({ node, pod: `${namespace}/${name}`, err: String(err) }, "eviction refused");
+          continue;
+        }
+        await this.core.deleteNamespacedPod({ name, namespace });
+        this.o.metrics.writes.inc({ kind: "Pod/delete" });
+        this.o.log.warn(
+          { node, pod: `${namespace}/${name}` },
+          "disruption budget exhausted; deleted before the interruption",
+        );
+      }
     }
   }
 
@@ -240,7 +259,7 @@ export class PoolController {
       );
       m.writes.inc({ kind: "Node/cordon" });
     }
-    for (const node of plan.drain) await this.drain(node);
+    for (const d of plan.drain) await this.drain(d.node, d.force);
     for (const t of plan.terminate) {
       if (!driver) continue;
       await driver.terminate(pool.spec, t.instanceId);
@@ -306,6 +325,10 @@ export class PoolController {
   }
 }
 
+function emptyMemory(): PoolMemory {
+  return { firstSeen: new Map(), emptySince: new Map(), interrupted: new Map() };
+}
+
 function pickKeys(from: Record<string, unknown>, like: Record<string, unknown>) {
   return Object.fromEntries(Object.keys(like).map((k) => [k, from[k]]));
 }
@@ -337,7 +360,7 @@ export function pendingBurstPods(
   doomedNodes: ReadonlySet<string> = new Set(),
 ): PendingPod[] {
   return pods.flatMap((p) => {
-    if (p.metadata?.labels?.[TIER_LABEL] !== "burst" || p.metadata?.deletionTimestamp) return [];
+    if (p.metadata?.labels?.[TIER_LABEL] !== "burst" || p.metadata.deletionTimestamp) return [];
     if (p.spec?.nodeName) {
       if (!doomedNodes.has(p.spec.nodeName)) return [];
     } else {
@@ -354,7 +377,7 @@ export function pendingBurstPods(
     }
     return [
       {
-        key: `${p.metadata?.namespace}/${p.metadata?.name}`,
+        key: `${p.metadata.namespace}/${p.metadata.name}`,
         pools: model.spec.replicas.burst.pools,
         cpu,
         memory,

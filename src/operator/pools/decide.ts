@@ -46,15 +46,15 @@ export interface PendingPod {
 /** What the controller remembers of a pool between decisions (kept in memory; rebuilt after a restart). */
 export interface PoolMemory {
   /** While now < unavailableUntil, the pool gets no new demand. */
-  unavailableUntil?: number;
-  reason?: string;
-  message?: string;
+  unavailableUntil?: number | undefined;
+  reason?: string | undefined;
+  message?: string | undefined;
   /** When each instance was first seen without a node. */
-  firstSeen: Record<string, number>;
+  firstSeen: Map<string, number>;
   /** When each node was first seen empty. */
-  emptySince: Record<string, number>;
+  emptySince: Map<string, number>;
   /** Instances with a spot interruption notice, and when it came. */
-  interrupted?: Record<string, number>;
+  interrupted: Map<string, number>;
 }
 
 export interface PoolInput {
@@ -72,6 +72,11 @@ export interface PoolsConfig {
   emptyNodeCooldownMs: number;
   /** This many interruptions within one backoff make the pool unavailable (spot capacity is drying up). */
   interruptionsToBackoff: number;
+  /**
+   * After this long under a notice, pods that their PodDisruptionBudget will not let go are deleted
+   * anyway (gracefully): the instance goes at the end of the notice whatever the budget says.
+   */
+  forceDrainAfterMs: number;
 }
 
 export interface PoolEvent {
@@ -96,8 +101,8 @@ export interface PoolPlan {
   /** Instances to remove, each with ShouldDecrementDesiredCapacity (or the MIG's deleteInstances). */
   terminate: { instanceId: string; node?: string; reason: string }[];
   cordon: string[];
-  /** Nodes whose pods are evicted now (an interruption notice runs). */
-  drain: string[];
+  /** Nodes whose pods are evicted now (an interruption notice runs); `force`: deleted if eviction is refused. */
+  drain: { node: string; force: boolean }[];
   memory: PoolMemory;
   status: PoolStatusOut;
   events: PoolEvent[];
@@ -130,7 +135,7 @@ interface Working {
   events: PoolEvent[];
   terminate: PoolPlan["terminate"];
   cordon: string[];
-  drain: string[];
+  drain: PoolPlan["drain"];
   /** Capacity on its way: instances without a node yet, and group size not launched yet. */
   bins: Bin[];
   baseDesired: number;
@@ -171,9 +176,9 @@ export function decidePools(
 function assess(input: PoolInput, config: PoolsConfig, now: number): Working {
   const memory: PoolMemory = {
     ...input.memory,
-    firstSeen: { ...input.memory.firstSeen },
-    emptySince: { ...input.memory.emptySince },
-    interrupted: { ...input.memory.interrupted },
+    firstSeen: new Map(input.memory.firstSeen),
+    emptySince: new Map(input.memory.emptySince),
+    interrupted: new Map(input.memory.interrupted),
   };
   const events: PoolEvent[] = [];
   const terminate: PoolPlan["terminate"] = [];
@@ -200,7 +205,7 @@ function assess(input: PoolInput, config: PoolsConfig, now: number): Working {
       events.push({ type: "Warning", reason: "GroupUnreadable", message: input.group.error });
     memory.reason = "GroupUnreadable";
     memory.message = input.group.error;
-    delete memory.unavailableUntil;
+    memory.unavailableUntil = undefined;
     return w;
   }
 
@@ -208,11 +213,11 @@ function assess(input: PoolInput, config: PoolsConfig, now: number): Working {
   const nodeByInstance = new Map(input.nodes.flatMap((n) => (n.instanceId ? [[n.instanceId, n]] : [])));
   const live = group.instances.filter((i) => i.state !== "terminating");
   interruptions(w, nodeByInstance, new Set(live.map((i) => i.id)), config, now);
-  for (const id of Object.keys(memory.firstSeen))
-    if (!live.some((i) => i.id === id) || nodeByInstance.has(id)) delete memory.firstSeen[id];
+  for (const id of memory.firstSeen.keys())
+    if (!live.some((i) => i.id === id) || nodeByInstance.has(id)) memory.firstSeen.delete(id);
   const unjoined = live.filter((i) => !nodeByInstance.has(i.id));
-  for (const i of unjoined) memory.firstSeen[i.id] ??= now;
-  const stuck = unjoined.filter((i) => now - memory.firstSeen[i.id]! >= config.joinTimeoutMs);
+  for (const i of unjoined) if (!memory.firstSeen.has(i.id)) memory.firstSeen.set(i.id, now);
+  const stuck = unjoined.filter((i) => now - (memory.firstSeen.get(i.id) ?? now) >= config.joinTimeoutMs);
 
   if (stuck.length) {
     memory.unavailableUntil = now + config.backoffMs;
@@ -223,18 +228,16 @@ function assess(input: PoolInput, config: PoolsConfig, now: number): Working {
     events.push({ type: "Warning", reason: "JoinTimeout", message: memory.message });
     for (const i of stuck) {
       terminate.push({ instanceId: i.id, reason: "did not join" });
-      delete memory.firstSeen[i.id];
+      memory.firstSeen.delete(i.id);
     }
   } else if (memory.reason === "GroupUnreadable") {
-    delete memory.reason;
-    delete memory.message;
+    memory.reason = memory.message = undefined;
   }
 
   if (memory.unavailableUntil !== undefined && now < memory.unavailableUntil) w.available = false;
   else if (memory.unavailableUntil !== undefined) {
-    delete memory.unavailableUntil;
-    delete memory.reason;
-    delete memory.message;
+    memory.unavailableUntil = undefined;
+    memory.reason = memory.message = undefined;
   }
   if (wasUnavailable && w.available)
     events.push({ type: "Normal", reason: "Available", message: "the pool takes new demand again" });
@@ -262,23 +265,22 @@ function interruptions(
   config: PoolsConfig,
   now: number,
 ) {
-  const interrupted = w.memory.interrupted!;
+  const interrupted = w.memory.interrupted;
   for (const n of w.input.nodes)
-    if (n.shuttingDown && n.instanceId && interrupted[n.instanceId] === undefined)
-      interrupted[n.instanceId] = now;
-  for (const [id, at] of Object.entries(interrupted)) {
+    if (n.shuttingDown && n.instanceId && !interrupted.has(n.instanceId)) interrupted.set(n.instanceId, now);
+  for (const [id, at] of interrupted) {
     const node = nodeByInstance.get(id);
     if (!live.has(id) && !node) {
       // Gone; remembered for the backoff only, to count interruptions.
-      if (now - at > config.backoffMs) delete interrupted[id];
+      if (now - at > config.backoffMs) interrupted.delete(id);
       continue;
     }
     if (!node) continue;
     if (!node.unschedulable) w.cordon.push(node.name);
-    if (node.workloadPods > 0) w.drain.push(node.name);
+    if (node.workloadPods > 0) w.drain.push({ node: node.name, force: now - at >= config.forceDrainAfterMs });
     else if (live.has(id)) w.terminate.push({ instanceId: id, node: node.name, reason: "interrupted" });
   }
-  const recent = Object.values(interrupted).filter((at) => now - at <= config.backoffMs).length;
+  const recent = [...interrupted.values()].filter((at) => now - at <= config.backoffMs).length;
   if (recent >= config.interruptionsToBackoff && w.memory.reason !== "SpotInterruptions") {
     w.memory.unavailableUntil = now + config.backoffMs;
     w.memory.reason = "SpotInterruptions";
@@ -325,14 +327,14 @@ function finish(w: Working, config: PoolsConfig, now: number): PoolPlan {
     const live = new Set(group.instances.filter((i) => i.state !== "terminating").map((i) => i.id));
     size -= terminate.filter((t) => t.reason === "interrupted").length;
     for (const node of input.nodes) {
-      const interrupted =
-        node.instanceId !== undefined && memory.interrupted?.[node.instanceId] !== undefined;
+      const interrupted = node.instanceId !== undefined && memory.interrupted.has(node.instanceId);
       if (node.workloadPods > 0 || !node.instanceId || !live.has(node.instanceId) || interrupted) {
-        delete memory.emptySince[node.name];
+        memory.emptySince.delete(node.name);
         continue;
       }
-      memory.emptySince[node.name] ??= now;
-      const idle = now - memory.emptySince[node.name]! >= config.emptyNodeCooldownMs;
+      const since = memory.emptySince.get(node.name) ?? now;
+      memory.emptySince.set(node.name, since);
+      const idle = now - since >= config.emptyNodeCooldownMs;
       if (!idle || w.assigned > 0 || desired !== undefined || size <= spec.minNodes) continue;
       if (!node.unschedulable) cordon.push(node.name);
       terminate.push({ instanceId: node.instanceId, node: node.name, reason: "empty" });
@@ -341,11 +343,11 @@ function finish(w: Working, config: PoolsConfig, now: number): PoolPlan {
         reason: "NodeRemoved",
         message: `${node.name} (${node.instanceId}) was empty for ${config.emptyNodeCooldownMs / 1000}s`,
       });
-      delete memory.emptySince[node.name];
+      memory.emptySince.delete(node.name);
       size--;
     }
-    for (const name of Object.keys(memory.emptySince))
-      if (!input.nodes.some((n) => n.name === name)) delete memory.emptySince[name];
+    for (const name of memory.emptySince.keys())
+      if (!input.nodes.some((n) => n.name === name)) memory.emptySince.delete(name);
   }
 
   const readyNodes = input.nodes.filter((n) => n.ready && !n.unschedulable).length;

@@ -77,7 +77,9 @@ export class InterruptionQueue {
       await this.client(region).send(
         new DeleteMessageBatchCommand({
           QueueUrl: queueUrl,
-          Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+          Entries: messages.flatMap((m, i) =>
+            m.ReceiptHandle ? [{ Id: String(i), ReceiptHandle: m.ReceiptHandle }] : [],
+          ),
         }),
       );
     }

@@ -30,7 +30,7 @@ describe("comparing planned and stored objects", () => {
     const m = inferenceModel("m", withServer({ resources: { requests: { cpu: 2, memory: "1024Mi" } } }));
     const [deployment] = plan(m, { base: 1, burst: 0 }, config);
     // What the API server returns: cpu 2 as "2", 1024Mi as "1Gi".
-    const stored = JSON.parse(JSON.stringify(deployment)) as any;
+    const stored = JSON.parse(JSON.stringify(deployment));
     stored.spec.template.spec.containers[0].resources.requests = { cpu: "2", memory: "1Gi" };
     expect(isSubset(deployment, stored)).toBe(true);
     stored.spec.template.spec.containers[0].resources.requests.cpu = "3";

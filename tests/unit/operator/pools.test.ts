@@ -4,6 +4,7 @@ import {
   decidePools,
   type PendingPod,
   type PoolInput,
+  type PoolMemory,
   type PoolNode,
   type PoolsConfig,
 } from "../../../src/operator/pools/decide.js";
@@ -13,6 +14,7 @@ const config: PoolsConfig = {
   backoffMs: 300_000,
   emptyNodeCooldownMs: 30_000,
   interruptionsToBackoff: 2,
+  forceDrainAfterMs: 60_000,
 };
 const spec = (over: Partial<BurstPoolSpec> = {}): BurstPoolSpec => ({
   provider: "aws",
@@ -26,12 +28,23 @@ const spec = (over: Partial<BurstPoolSpec> = {}): BurstPoolSpec => ({
   hourlyPriceUsd: 0.2,
   ...over,
 });
+type Seen = Record<string, number>;
+const memory = (
+  m: { firstSeen?: Seen; emptySince?: Seen; interrupted?: Seen } & Partial<
+    Pick<PoolMemory, "unavailableUntil" | "reason" | "message">
+  > = {},
+): PoolMemory => ({
+  ...m,
+  firstSeen: new Map(Object.entries(m.firstSeen ?? {})),
+  emptySince: new Map(Object.entries(m.emptySince ?? {})),
+  interrupted: new Map(Object.entries(m.interrupted ?? {})),
+});
 const pool = (name: string, over: Partial<PoolInput> = {}): PoolInput => ({
   name,
   spec: spec(),
   group: { desired: 0, instances: [] },
   nodes: [],
-  memory: { firstSeen: {}, emptySince: {} },
+  memory: memory(),
   ...over,
 });
 const node = (name: string, instanceId: string, workloadPods = 1): PoolNode => ({
@@ -81,7 +94,7 @@ describe("BurstPool decisions", () => {
   it("marks a pool whose instances do not join unavailable, removes them, and falls back", () => {
     const stuck = pool("a", {
       group: { desired: 1, instances: [{ id: "i-1", state: "running" }] },
-      memory: { firstSeen: { "i-1": 0 }, emptySince: {} },
+      memory: memory({ firstSeen: { "i-1": 0 }, emptySince: {} }),
     });
     const [a, b] = decidePools([stuck, pool("b")], pods(1), config, 60_000);
     expect(a?.terminate).toEqual([{ instanceId: "i-1", reason: "did not join" }]);
@@ -93,7 +106,13 @@ describe("BurstPool decisions", () => {
 
   it("recovers by itself after the backoff", () => {
     const backing = pool("a", {
-      memory: { unavailableUntil: 100, reason: "JoinTimeout", message: "x", firstSeen: {}, emptySince: {} },
+      memory: memory({
+        unavailableUntil: 100,
+        reason: "JoinTimeout",
+        message: "x",
+        firstSeen: {},
+        emptySince: {},
+      }),
     });
     const [during] = decidePools([backing], pods(1, ["a"]), config, 50);
     expect(during?.desired).toBeUndefined();
@@ -142,7 +161,7 @@ describe("BurstPool decisions", () => {
       spec: spec({ minNodes: 1 }),
       group: { desired: 1, instances: [{ id: "i-1", state: "running" }] },
       nodes: [node("n1", "i-1", 0)],
-      memory: { firstSeen: {}, emptySince: { n1: 0 } },
+      memory: memory({ firstSeen: {}, emptySince: { n1: 0 } }),
     });
     expect(decidePools([p], [], config, 60_000)[0]?.terminate).toEqual([]);
   });
@@ -157,7 +176,7 @@ describe("BurstPool decisions", () => {
         ],
       },
       nodes: [node("n1", "i-1")],
-      memory: { firstSeen: { "i-2": 0 }, emptySince: {} },
+      memory: memory({ firstSeen: { "i-2": 0 }, emptySince: {} }),
     });
     expect(decidePools([p], [], config, 1000)[0]?.status).toMatchObject({
       hourlySpendUsd: 0.4,
@@ -171,11 +190,18 @@ describe("BurstPool decisions", () => {
     const p = pool("a", {
       group: { desired: 1, instances: [{ id: "i-1", state: "running" }] },
       nodes: [node("n1", "i-1", 2)],
-      memory: { firstSeen: {}, emptySince: {}, interrupted: { "i-1": 0 } },
+      memory: memory({ firstSeen: {}, emptySince: {}, interrupted: { "i-1": 0 } }),
     });
     // The two pods on it count as pending: a replacement node is asked for at once.
     const [first] = decidePools([p], pods(2, ["a"], 1), config, 1000);
-    expect(first).toMatchObject({ cordon: ["n1"], drain: ["n1"], desired: 2, terminate: [] });
+    expect(first).toMatchObject({
+      cordon: ["n1"],
+      drain: [{ node: "n1", force: false }],
+      desired: 2,
+      terminate: [],
+    });
+    // Late in the notice, a disruption budget no longer holds the pods back.
+    expect(decidePools([p], [], config, 60_000)[0]?.drain).toEqual([{ node: "n1", force: true }]);
     const drained = {
       ...p,
       nodes: [{ ...node("n1", "i-1", 0), unschedulable: true }],
@@ -191,7 +217,10 @@ describe("BurstPool decisions", () => {
       group: { desired: 1, instances: [{ id: "vm-1", state: "running" }] },
       nodes: [{ ...node("n1", "vm-1", 1), ready: false, shuttingDown: true }],
     });
-    expect(decidePools([p], [], config, 0)[0]).toMatchObject({ cordon: ["n1"], drain: ["n1"] });
+    expect(decidePools([p], [], config, 0)[0]).toMatchObject({
+      cordon: ["n1"],
+      drain: [{ node: "n1", force: false }],
+    });
   });
 
   it("makes a pool with repeated interruptions unavailable, so replacements go to the next pool", () => {
@@ -204,7 +233,7 @@ describe("BurstPool decisions", () => {
         ],
       },
       nodes: [node("n1", "i-1", 1), node("n2", "i-2", 1)],
-      memory: { firstSeen: {}, emptySince: {}, interrupted: { "i-1": 0, "i-2": 0 } },
+      memory: memory({ firstSeen: {}, emptySince: {}, interrupted: { "i-1": 0, "i-2": 0 } }),
     });
     const [a, b] = decidePools([p, pool("b")], pods(2), config, 1000);
     expect(a?.status.conditions[0]).toMatchObject({ status: "False", reason: "SpotInterruptions" });
