@@ -1,14 +1,4 @@
-import {
-  AutoScalingClient,
-  CreateAutoScalingGroupCommand,
-  DescribeAutoScalingGroupsCommand,
-} from "@aws-sdk/client-auto-scaling";
-import {
-  CreateLaunchTemplateCommand,
-  CreateSubnetCommand,
-  CreateVpcCommand,
-  EC2Client,
-} from "@aws-sdk/client-ec2";
+import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from "@aws-sdk/client-auto-scaling";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
@@ -19,7 +9,7 @@ import {
   PutRuleCommand,
   PutTargetsCommand,
 } from "@aws-sdk/client-eventbridge";
-import { CloudNodes, type CloudPool } from "../../src/cli/local-cluster/cloud-nodes.js";
+import { CloudNodes, emulatedGroup, type CloudPool } from "../../src/cli/local-cluster/cloud-nodes.js";
 import { repoRoot } from "../../src/cli/lib/paths.js";
 import { kubectlFor, uniqueName } from "../helpers/kube.js";
 import { startOperator, type OperatorProcess } from "../helpers/operator.js";
@@ -36,27 +26,12 @@ const kubectl = kubectlFor(kubeconfig);
 const region = "eu-central-1";
 const aws = { endpoint, region, credentials: { accessKeyId: "test", secretAccessKey: "test" } };
 const autoscaling = new AutoScalingClient(aws);
-const ec2 = new EC2Client(aws);
 const sqs = new SQSClient(aws);
 const events = new EventBridgeClient(aws);
 const ns = uniqueName("burst");
 const run = ns.split("-")[1]!;
-let subnet = "";
-let template = "";
 const cleanups: (() => Promise<unknown>)[] = [];
 
-async function group(name: string, max = 4) {
-  await autoscaling.send(
-    new CreateAutoScalingGroupCommand({
-      AutoScalingGroupName: name,
-      LaunchTemplate: { LaunchTemplateName: template, Version: "$Latest" },
-      MinSize: 0,
-      MaxSize: max,
-      DesiredCapacity: 0,
-      VPCZoneIdentifier: subnet,
-    }),
-  );
-}
 const desiredOf = async (name: string) =>
   (await autoscaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] })))
     .AutoScalingGroups?.[0]?.DesiredCapacity;
@@ -157,7 +132,7 @@ async function spotPool(
 ) {
   const name = `spot-${run}-${suffix}`;
   const asg = `${name}-asg`;
-  await group(asg);
+  await emulatedGroup({ endpoint, region, name: asg, maxSize: 4 });
   await burstPool(name, asg, { nodeCapacity: { cpu: opts.cpu ?? 2, memory: "8Gi" }, ...opts.extra });
   cloudPools.push({
     name,
@@ -173,22 +148,6 @@ async function spotPool(
 beforeAll(async () => {
   await kubectl(["apply", "--server-side", "-f", join(repoRoot, "charts", "spillway", "crds")]);
   await kubectl(["create", "namespace", ns]);
-  const vpc = await ec2.send(new CreateVpcCommand({ CidrBlock: "198.18.0.0/16" }));
-  const sn = await ec2.send(
-    new CreateSubnetCommand({
-      VpcId: vpc.Vpc!.VpcId!,
-      CidrBlock: "198.18.1.0/24",
-      AvailabilityZone: `${region}a`,
-    }),
-  );
-  subnet = sn.Subnet!.SubnetId!;
-  template = `spot-${run}`;
-  await ec2.send(
-    new CreateLaunchTemplateCommand({
-      LaunchTemplateName: template,
-      LaunchTemplateData: { ImageId: "ami-12c6146b", InstanceType: "t3.small" },
-    }),
-  );
   const version = JSON.parse(await kubectl(["version", "-o", "json"])) as {
     serverVersion: { gitVersion: string };
   };

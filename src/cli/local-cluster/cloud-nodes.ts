@@ -1,4 +1,15 @@
-import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from "@aws-sdk/client-auto-scaling";
+import {
+  AutoScalingClient,
+  CreateAutoScalingGroupCommand,
+  DescribeAutoScalingGroupsCommand,
+} from "@aws-sdk/client-auto-scaling";
+import {
+  CreateLaunchTemplateCommand,
+  CreateSubnetCommand,
+  CreateVpcCommand,
+  DescribeLaunchTemplatesCommand,
+  EC2Client,
+} from "@aws-sdk/client-ec2";
 import type { Kubectl } from "../lib/kubectl.js";
 import { POOL_LABEL, nodeManifest, type NodePool } from "./topology.js";
 
@@ -103,4 +114,55 @@ export class CloudNodes {
       spec: { ...m.spec, providerID: `aws:///${zone}/${instanceId}` },
     };
   }
+}
+
+/**
+ * An empty Auto Scaling group in the AWS emulator, as the aws-spot stack makes it (a launch template in a
+ * subnet of its own; the emulator runs an instance for each unit of desired capacity). The network and
+ * template are made once per emulator and shared by later groups.
+ */
+export async function emulatedGroup(opts: {
+  endpoint: string;
+  region: string;
+  name: string;
+  maxSize: number;
+}): Promise<void> {
+  const aws = {
+    endpoint: opts.endpoint,
+    region: opts.region,
+    credentials: { accessKeyId: "test", secretAccessKey: "test" },
+  };
+  const ec2 = new EC2Client(aws);
+  const autoscaling = new AutoScalingClient(aws);
+  const template = "spillway-test-bed";
+  const known = await ec2
+    .send(new DescribeLaunchTemplatesCommand({ LaunchTemplateNames: [template] }))
+    .then((r) => r.LaunchTemplates?.length ?? 0)
+    .catch(() => 0);
+  if (!known)
+    await ec2.send(
+      new CreateLaunchTemplateCommand({
+        LaunchTemplateName: template,
+        LaunchTemplateData: { ImageId: "ami-12c6146b", InstanceType: "t3.small" },
+      }),
+    );
+  // Addresses from the range reserved for network tests: nothing here is ever routed.
+  const vpc = await ec2.send(new CreateVpcCommand({ CidrBlock: "198.18.0.0/16" }));
+  const subnet = await ec2.send(
+    new CreateSubnetCommand({
+      VpcId: vpc.Vpc?.VpcId ?? "",
+      CidrBlock: "198.18.1.0/24",
+      AvailabilityZone: `${opts.region}a`,
+    }),
+  );
+  await autoscaling.send(
+    new CreateAutoScalingGroupCommand({
+      AutoScalingGroupName: opts.name,
+      LaunchTemplate: { LaunchTemplateName: template, Version: "$Latest" },
+      MinSize: 0,
+      MaxSize: opts.maxSize,
+      DesiredCapacity: 0,
+      VPCZoneIdentifier: subnet.Subnet?.SubnetId ?? "",
+    }),
+  );
 }
