@@ -4,9 +4,7 @@
  */
 import { API_VERSION } from "../../src/api/common.js";
 import type { BurstPoolSpec } from "../../src/api/burst-pool.js";
-import { SPOT_TAINT_KEY } from "../../src/api/labels.js";
 import type { InfraConfig } from "../config/schema.js";
-import { burstNodeLabels } from "./cloud-init.js";
 import { poolNames } from "./names.js";
 
 export interface BurstPool {
@@ -56,8 +54,6 @@ export function burstPools(config: InfraConfig, outputs?: StackOutputs): BurstPo
         region: cloud.region,
         ...(provider === "gcp" ? { project: config.gcp.project } : {}),
         group: groupName(outputs, stack, groupOutput, name),
-        nodeLabels: burstNodeLabels(provider, name),
-        nodeTaints: [{ key: SPOT_TAINT_KEY, value: "true", effect: "NoSchedule" }],
         nodeCapacity: cloud.nodeCapacity,
         minNodes: 0,
         maxNodes: cloud.maxNodes,

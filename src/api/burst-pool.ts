@@ -1,10 +1,12 @@
 import { Type, type Static } from "@sinclair/typebox";
-import { Condition, Quantity, Taint } from "./common.js";
+import { Condition, Quantity } from "./common.js";
 
 /**
  * BurstPool (spillway.dev/v1alpha1, cluster-scoped): a group of spot nodes in one cloud (an AWS Auto
  * Scaling group or a GCP managed instance group) that InferenceModels may burst onto. The operator sizes
- * the group from the burst pods that cannot be placed, within minNodes..maxNodes.
+ * the group from the burst pods that cannot be placed, within minNodes..maxNodes. Its nodes join with the
+ * labels spillway.dev/tier=burst, spillway.dev/pool=<this name> and the spot taint (src/api/labels.ts),
+ * which the burst pods select and tolerate.
  */
 export const BURST_POOL_PROVIDERS = ["aws", "gcp"] as const;
 
@@ -19,13 +21,6 @@ export const BurstPoolSpec = Type.Object(
       Type.String({ minLength: 6, maxLength: 30, description: "gcp: the project that holds the group." }),
     ),
     group: Type.String({ minLength: 1, maxLength: 255, description: "The ASG (aws) or MIG (gcp) name." }),
-    nodeLabels: Type.Unsafe<Record<string, string>>({
-      type: "object",
-      additionalProperties: { type: "string" },
-      default: {},
-      description: "Labels the pool's nodes carry; burst pods select them.",
-    }),
-    nodeTaints: Type.Array(Taint, { default: [], maxItems: 16 }),
     nodeCapacity: Type.Object({ cpu: Quantity, memory: Quantity }),
     minNodes: Type.Integer({ minimum: 0, maximum: 10_000, default: 0 }),
     maxNodes: Type.Integer({ minimum: 0, maximum: 10_000 }),

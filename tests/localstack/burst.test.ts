@@ -48,12 +48,6 @@ async function burstPool(name: string, group: string, extra: Record<string, unkn
         provider: "aws",
         region,
         group,
-        nodeLabels: {
-          "spillway.dev/tier": "burst",
-          "spillway.dev/provider": "aws",
-          "spillway.dev/pool": name,
-        },
-        nodeTaints: [{ key: "spillway.dev/spot", value: "true", effect: "NoSchedule" }],
         nodeCapacity: { cpu: 2, memory: "8Gi" },
         maxNodes: 4,
         hourlyPriceUsd: 0.1,

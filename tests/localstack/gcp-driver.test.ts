@@ -83,8 +83,6 @@ const pool: BurstPoolSpec = {
   project,
   region,
   group: "spot",
-  nodeLabels: {},
-  nodeTaints: [],
   nodeCapacity: { cpu: 8, memory: "32Gi" },
   minNodes: 0,
   maxNodes: 4,

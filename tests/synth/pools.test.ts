@@ -11,12 +11,6 @@ describe("BurstPools from the spot stacks", () => {
       provider: "aws",
       region: "eu-central-1",
       group: onlyResource(synth("aws-spot", config), "aws_autoscaling_group").name,
-      nodeLabels: {
-        "spillway.dev/tier": "burst",
-        "spillway.dev/provider": "aws",
-        "spillway.dev/pool": "spillway-dev-spot-eu-central-1",
-      },
-      nodeTaints: [{ key: "spillway.dev/spot", value: "true", effect: "NoSchedule" }],
       nodeCapacity: { cpu: 4, memory: "16Gi" },
       minNodes: 0,
       maxNodes: config.aws.maxNodes,

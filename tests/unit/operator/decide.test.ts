@@ -17,8 +17,6 @@ const poolSpec = (hourlyPriceUsd: number, cpu = "8"): BurstPoolSpec => ({
   provider: "aws",
   region: "r",
   group: "g",
-  nodeLabels: {},
-  nodeTaints: [],
   nodeCapacity: { cpu, memory: "32Gi" },
   minNodes: 0,
   maxNodes: 10,

@@ -20,8 +20,6 @@ const spec = (over: Partial<BurstPoolSpec> = {}): BurstPoolSpec => ({
   provider: "aws",
   region: "eu-central-1",
   group: "g",
-  nodeLabels: {},
-  nodeTaints: [],
   nodeCapacity: { cpu: "8", memory: "32Gi" },
   minNodes: 0,
   maxNodes: 4,
