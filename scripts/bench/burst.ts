@@ -137,7 +137,7 @@ async function main() {
       .AutoScalingGroups?.[0]?.DesiredCapacity;
   const run = randomBytes(3).toString("hex");
   const ns = `bench-burst-${run}`;
-  await kubectl(["apply", "--server-side", "-f", join(repoRoot, "charts", "spillway", "crds")]);
+  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(repoRoot, "charts", "spillway", "crds")]);
   await kubectl(["create", "namespace", ns]);
   const version = (
     JSON.parse(await kubectl(["version", "-o", "json"])) as { serverVersion: { gitVersion: string } }

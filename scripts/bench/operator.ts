@@ -149,7 +149,7 @@ async function startCluster() {
   }
   const cluster = await up({ topology: TOPOLOGY, log: (l) => log(l) });
   const kubectl = kubectlFor(cluster.kubeconfig);
-  await kubectl(["apply", "--server-side", "-f", join(repoRoot, "charts", "spillway", "crds")]);
+  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(repoRoot, "charts", "spillway", "crds")]);
   await kubectl(["wait", "--for=condition=Established", "crd/inferencemodels.spillway.dev"]);
   await kubectl(["create", "namespace", "bench"]);
   const kc = new KeepAliveKubeConfig();

@@ -140,7 +140,7 @@ async function spotPool(
 }
 
 beforeAll(async () => {
-  await kubectl(["apply", "--server-side", "-f", join(repoRoot, "charts", "spillway", "crds")]);
+  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(repoRoot, "charts", "spillway", "crds")]);
   await kubectl(["create", "namespace", ns]);
   const version = JSON.parse(await kubectl(["version", "-o", "json"])) as {
     serverVersion: { gitVersion: string };
