@@ -25,7 +25,13 @@ describe("BurstPools from the infrastructure config", () => {
       },
     );
     expect(run.status, run.stderr).toBe(0);
-    await kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(repoRoot, "charts", "spillway", "crds")]);
+    await kubectl([
+      "apply",
+      "--server-side",
+      "--force-conflicts",
+      "-f",
+      join(repoRoot, "charts", "spillway", "crds"),
+    ]);
     const out = await kubectl(["apply", "--dry-run=server", "-f", file]);
     expect(out).toMatch(/burstpool.spillway.dev\/spillway-dev-spot-eu-central-1 created \(server dry run\)/);
     expect(out).toMatch(/burstpool.spillway.dev\/spillway-dev-spot-europe-west4 created \(server dry run\)/);

@@ -50,7 +50,13 @@ async function operator(identity: string) {
 }
 
 beforeAll(async () => {
-  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(repoRoot, "charts", "spillway", "crds")]);
+  await kubectl([
+    "apply",
+    "--server-side",
+    "--force-conflicts",
+    "-f",
+    join(repoRoot, "charts", "spillway", "crds"),
+  ]);
   await kubectl([
     "wait",
     "--for=condition=Established",

@@ -140,7 +140,13 @@ async function spotPool(
 }
 
 beforeAll(async () => {
-  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(repoRoot, "charts", "spillway", "crds")]);
+  await kubectl([
+    "apply",
+    "--server-side",
+    "--force-conflicts",
+    "-f",
+    join(repoRoot, "charts", "spillway", "crds"),
+  ]);
   await kubectl(["create", "namespace", ns]);
   const version = JSON.parse(await kubectl(["version", "-o", "json"])) as {
     serverVersion: { gitVersion: string };
@@ -422,4 +428,47 @@ describe("spill-over onto spot capacity", () => {
     expect(await desiredOf(asg)).toBe(1);
     await kubectl(["delete", "im", "spot", "-n", ns]);
   }, 180_000);
+
+  it("names a group that does not exist and a queue that is missing, with one event each", async () => {
+    const name = `spot-${run}-missing`;
+    await burstPool(name, `${name}-no-such-group`, {
+      interruptionQueue: `${endpoint}/000000000000/${name}-no-such-queue`,
+    });
+    const pool = await waitFor("the missing group and queue reported", async () => {
+      const p = await kubectl.json<{
+        status?: { conditions?: { type: string; status: string; reason: string; message: string }[] };
+      }>(["get", "burstpool", name]);
+      const c = (type: string) => p.status?.conditions?.find((x) => x.type === type);
+      return c("Available")?.status === "False" && c("InterruptionsRead")?.status === "False"
+        ? { available: c("Available"), queue: c("InterruptionsRead") }
+        : undefined;
+    });
+    expect(pool.available).toMatchObject({ reason: "GroupUnreadable" });
+    expect(pool.available?.message).toMatch(/no-such-group does not exist/);
+    expect(pool.queue?.reason).toBe("QueueUnreadable");
+    const events = await kubectl([
+      "get",
+      "events",
+      "-n",
+      "default",
+      "--field-selector",
+      `involvedObject.name=${name}`,
+      "-o",
+      "jsonpath={.items[*].reason}",
+    ]);
+    // One event each when they start failing, not one per round.
+    await new Promise((r) => setTimeout(r, 3000));
+    const later = await kubectl([
+      "get",
+      "events",
+      "-n",
+      "default",
+      "--field-selector",
+      `involvedObject.name=${name}`,
+      "-o",
+      "jsonpath={.items[*].reason}",
+    ]);
+    expect(later.split(" ").sort()).toEqual(["GroupUnreadable", "InterruptionQueueUnreadable"]);
+    expect(later).toBe(events);
+  }, 60_000);
 });

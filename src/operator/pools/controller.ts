@@ -183,6 +183,7 @@ export class PoolController {
         if (pool.spec.provider !== "aws" || !url) return;
         const memory = this.memory.get(pool.metadata.name) ?? emptyMemory();
         const interrupted = new Map(memory.interrupted);
+        let queueError: string | undefined;
         try {
           await queue.drain(pool.spec.region, url, (n) => {
             if (!interrupted.has(n.instanceId)) interrupted.set(n.instanceId, this.now());
@@ -193,18 +194,16 @@ export class PoolController {
             );
           });
         } catch (err) {
+          queueError = `${url}: ${err instanceof Error ? err.message : String(err)}`;
           this.o.log.error(
-            { pool: pool.metadata.name, queue: url, err: String(err) },
+            { pool: pool.metadata.name, err: queueError },
             "cannot read the interruption queue",
           );
-          await this.recordEvent(
-            pool,
-            "Warning",
-            "InterruptionQueueUnreadable",
-            `${url}: ${(err as Error).message}`,
-          );
+          // An Event when it starts failing, not every round.
+          if (queueError !== memory.queueError)
+            await this.recordEvent(pool, "Warning", "InterruptionQueueUnreadable", queueError);
         }
-        this.memory.set(pool.metadata.name, { ...memory, interrupted });
+        this.memory.set(pool.metadata.name, { ...memory, interrupted, queueError });
       }),
     );
   }

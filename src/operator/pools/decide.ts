@@ -55,6 +55,8 @@ export interface PoolMemory {
   emptySince: Map<string, number>;
   /** Instances with a spot interruption notice, and when it came. */
   interrupted: Map<string, number>;
+  /** Why the pool's interruption queue could not be read in the last round. */
+  queueError?: string | undefined;
 }
 
 export interface PoolInput {
@@ -380,6 +382,23 @@ function finish(w: Working, config: PoolsConfig, now: number): PoolPlan {
               reason: memory.reason ?? "Unavailable",
               message: memory.message ?? "",
             },
+        ...(spec.interruptionQueue
+          ? [
+              memory.queueError === undefined
+                ? {
+                    type: "InterruptionsRead",
+                    status: "True" as const,
+                    reason: "Reading",
+                    message: "the interruption queue is read every round",
+                  }
+                : {
+                    type: "InterruptionsRead",
+                    status: "False" as const,
+                    reason: "QueueUnreadable",
+                    message: memory.queueError,
+                  },
+            ]
+          : []),
       ],
     },
   };
