@@ -12,6 +12,17 @@ import { generationRoutes } from "./routes/generation.js";
 import { infoRoutes } from "./routes/info.js";
 import type { Runtime } from "./runtime.js";
 
+declare module "fastify" {
+  interface FastifyRequest {
+    /**
+     * Set by a handler that counts its request itself, with the outcome the HTTP status cannot tell (a
+     * stream sent as 200 that ended as 499). onResponse can run before such a handler has finished: when
+     * a client goes away, it runs on the socket's close.
+     */
+    outcome?: string;
+  }
+}
+
 export interface AppOptions {
   runtime: Runtime;
   /** When set, every /v1 route requires `Authorization: Bearer <apiKey>`. */
@@ -124,12 +135,14 @@ const core = fp(
       );
     });
 
+    // Every request is counted once: here, unless its handler counts it (the generation routes do).
     const { metrics } = opts.runtime;
     fastify.addHook("onResponse", (request, reply, next) => {
-      metrics.requests.inc({
-        route: request.routeOptions.url ?? "unknown",
-        status: String(reply.statusCode),
-      });
+      if (request.outcome === undefined)
+        metrics.requests.inc({
+          route: request.routeOptions.url ?? "unknown",
+          status: String(reply.statusCode),
+        });
       next();
     });
     done();

@@ -15,7 +15,7 @@ export function createMetrics() {
     }),
     inFlight: new Gauge({
       name: "spillway_inference_requests_in_flight",
-      help: "Generation requests holding a slot",
+      help: "Generation requests being handled: waiting in the queue or holding a slot (slots_busy counts those)",
       registers: [registry],
     }),
     queueDepth: new Gauge({

@@ -181,7 +181,6 @@ async function run(
           write({ ...chunk({}, "", null), choices: [], usage: u });
         }
         reply.raw.end("data: [DONE]\n\n");
-        metrics.requests.inc({ route: job.route, status: "200" });
         return undefined;
       }
       const base = { id, created, model: runtime.modelId, system_fingerprint: SYSTEM_FINGERPRINT, usage: u };
@@ -210,7 +209,7 @@ async function run(
     const cause = signal.aborted ? (signal.reason as unknown) : err;
     if (cause instanceof ClientGone) {
       request.log.info({ route: job.route }, "client disconnected; generation cancelled");
-      metrics.requests.inc({ route: job.route, status: "499" });
+      request.outcome = "499";
       if (streaming) reply.raw.end();
       // Nobody is listening; a hijacked or abandoned reply needs no answer.
       return undefined;
@@ -232,14 +231,32 @@ async function run(
           );
     write(body);
     reply.raw.end();
-    metrics.requests.inc({
-      route: job.route,
-      status: String(apiErr instanceof ApiError ? apiErr.statusCode : 500),
-    });
+    request.outcome = String(apiErr instanceof ApiError ? apiErr.statusCode : 500);
     return undefined;
   } finally {
     reply.raw.off("close", onClose);
     done();
+  }
+}
+
+/**
+ * Runs a generation and counts it once, with its real outcome: the status it was answered with, or the
+ * one run() set for a stream (200 sent, then 499 or an error event).
+ */
+async function counted(
+  runtime: Runtime,
+  route: string,
+  request: FastifyRequest,
+  work: () => Promise<unknown>,
+) {
+  request.outcome = "200";
+  try {
+    return await work();
+  } catch (err) {
+    request.outcome = String((err as { statusCode?: number }).statusCode ?? 500);
+    throw err;
+  } finally {
+    runtime.metrics.requests.inc({ route, status: request.outcome });
   }
 }
 
@@ -249,12 +266,18 @@ export const generationRoutes: FastifyPluginAsync<AppOptions> = (fastify, opts) 
   fastify.post<{ Body: ChatCompletionRequest }>(
     "/v1/chat/completions",
     { schema: { body: ChatCompletionRequest, response: { 200: ChatCompletionResponse, ...errorResponses } } },
-    (request, reply) => run(runtime, requestTimeoutSeconds, chatJob(request.body), request, reply),
+    (request, reply) =>
+      counted(runtime, "/v1/chat/completions", request, () =>
+        run(runtime, requestTimeoutSeconds, chatJob(request.body), request, reply),
+      ),
   );
   fastify.post<{ Body: CompletionRequest }>(
     "/v1/completions",
     { schema: { body: CompletionRequest, response: { 200: CompletionResponse, ...errorResponses } } },
-    (request, reply) => run(runtime, requestTimeoutSeconds, completionJob(request.body), request, reply),
+    (request, reply) =>
+      counted(runtime, "/v1/completions", request, () =>
+        run(runtime, requestTimeoutSeconds, completionJob(request.body), request, reply),
+      ),
   );
   // Errors thrown while streaming are written by run(); the rest reach the app's error handler.
   return Promise.resolve();

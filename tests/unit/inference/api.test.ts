@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Server } from "../../../src/inference/serve.js";
+import { parsePrometheusText, sumOf } from "../../../src/lib/prometheus-text.js";
 import { chat, completion, startServer } from "../../helpers/inference.js";
 
 // The OpenAI-compatible API over the real tiny model and real llama.cpp, through fastify's inject.
@@ -166,6 +167,19 @@ describe("models, health, readiness, metrics", () => {
   it("reports liveness and readiness", async () => {
     expect((await server.fastify.inject({ url: "/health" })).json()).toEqual({ status: "ok" });
     expect((await server.fastify.inject({ url: "/ready" })).statusCode).toBe(200);
+  });
+
+  it("counts each request once, streamed or not", async () => {
+    const count = async () =>
+      sumOf(
+        parsePrometheusText((await server.fastify.inject({ url: "/metrics" })).body),
+        "spillway_inference_requests_total",
+        { route: "/v1/chat/completions", status: "200" },
+      );
+    const before = await count();
+    await post("/v1/chat/completions", chat("once", { max_tokens: 2 }));
+    await post("/v1/chat/completions", chat("streamed", { max_tokens: 2, stream: true }));
+    expect((await count()) - before).toBe(2);
   });
 
   it("exposes Prometheus metrics for requests, slots, tokens and latency", async () => {
