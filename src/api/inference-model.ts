@@ -1,5 +1,6 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { Condition, ResourceRequirements, SecretKeyRef } from "./common.js";
+import { SERVER_ENV } from "./server.js";
 
 /**
  * InferenceModel (spillway.dev/v1alpha1, namespaced, short name `im`): one model served by the Spillway
@@ -65,9 +66,8 @@ const Server = Type.Object(
         description: "Extra environment for the server (SPILLWAY_* options not set by the operator).",
         "x-kubernetes-validations": [
           {
-            rule: "self.all(e, e.name != 'SPILLWAY_API_KEY' && e.name != 'SPILLWAY_MODEL')",
-            message:
-              "server.env must not set SPILLWAY_API_KEY (use apiKeySecretRef) or SPILLWAY_MODEL (use model.uri)",
+            rule: `self.all(e, e.name != '${SERVER_ENV.apiKey}' && e.name != '${SERVER_ENV.model}')`,
+            message: `server.env must not set ${SERVER_ENV.apiKey} (use apiKeySecretRef) or ${SERVER_ENV.model} (use model.uri)`,
           },
         ],
       }),

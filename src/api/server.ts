@@ -10,6 +10,30 @@ export const SERVER_PATHS = {
   metrics: "/metrics",
 } as const;
 
+/**
+ * The server's options as environment variables: the pod template the operator writes sets them, the
+ * server reads them (src/inference/config.ts), the CRD refuses the two that have fields of their own.
+ */
+export const SERVER_ENV = {
+  model: "SPILLWAY_MODEL",
+  modelSha256: "SPILLWAY_MODEL_SHA256",
+  modelId: "SPILLWAY_MODEL_ID",
+  contextSize: "SPILLWAY_CONTEXT_SIZE",
+  parallel: "SPILLWAY_PARALLEL",
+  threads: "SPILLWAY_THREADS",
+  batchSize: "SPILLWAY_BATCH_SIZE",
+  maxQueue: "SPILLWAY_MAX_QUEUE",
+  requestTimeoutSeconds: "SPILLWAY_REQUEST_TIMEOUT_SECONDS",
+  drainGraceSeconds: "SPILLWAY_DRAIN_GRACE_SECONDS",
+  port: "SPILLWAY_PORT",
+  host: "SPILLWAY_HOST",
+  cacheDir: "SPILLWAY_CACHE_DIR",
+  logLevel: "SPILLWAY_LOG_LEVEL",
+  /** Environment only, so it never shows in a process list; or a file holding it. */
+  apiKey: "SPILLWAY_API_KEY",
+  apiKeyFile: "SPILLWAY_API_KEY_FILE",
+} as const;
+
 /** Metrics the operator's load source reads from each ready pod. */
 export const SERVER_METRICS = {
   slotsBusy: "spillway_inference_slots_busy",

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
-import { SERVER_PORT } from "../api/server.js";
+import { SERVER_ENV, SERVER_PORT } from "../api/server.js";
 
 /**
  * The inference server's configuration, validated once into a typed object. Every option is a flag and
@@ -39,22 +39,25 @@ export const ConfigSchema = Type.Object({
 export type Config = Static<typeof ConfigSchema>;
 
 /** option → [flag, environment variable]; numbers are parsed before validation. */
-const SOURCES: Record<Exclude<keyof Config, "apiKey">, [string, string]> = {
-  model: ["model", "SPILLWAY_MODEL"],
-  modelSha256: ["sha256", "SPILLWAY_MODEL_SHA256"],
-  modelId: ["model-id", "SPILLWAY_MODEL_ID"],
-  contextSize: ["context-size", "SPILLWAY_CONTEXT_SIZE"],
-  parallel: ["parallel", "SPILLWAY_PARALLEL"],
-  threads: ["threads", "SPILLWAY_THREADS"],
-  batchSize: ["batch-size", "SPILLWAY_BATCH_SIZE"],
-  maxQueue: ["max-queue", "SPILLWAY_MAX_QUEUE"],
-  requestTimeoutSeconds: ["request-timeout", "SPILLWAY_REQUEST_TIMEOUT_SECONDS"],
-  drainGraceSeconds: ["drain-grace", "SPILLWAY_DRAIN_GRACE_SECONDS"],
-  port: ["port", "SPILLWAY_PORT"],
-  host: ["host", "SPILLWAY_HOST"],
-  cacheDir: ["cache-dir", "SPILLWAY_CACHE_DIR"],
-  logLevel: ["log-level", "SPILLWAY_LOG_LEVEL"],
+const FLAGS: Record<Exclude<keyof Config, "apiKey">, string> = {
+  model: "model",
+  modelSha256: "sha256",
+  modelId: "model-id",
+  contextSize: "context-size",
+  parallel: "parallel",
+  threads: "threads",
+  batchSize: "batch-size",
+  maxQueue: "max-queue",
+  requestTimeoutSeconds: "request-timeout",
+  drainGraceSeconds: "drain-grace",
+  port: "port",
+  host: "host",
+  cacheDir: "cache-dir",
+  logLevel: "log-level",
 };
+const SOURCES = Object.fromEntries(
+  Object.entries(FLAGS).map(([key, flag]) => [key, [flag, SERVER_ENV[key as keyof typeof FLAGS]]]),
+) as Record<keyof typeof FLAGS, [string, string]>;
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -66,7 +69,7 @@ export function usage(): string {
     Object.entries(SOURCES)
       .map(([, [flag, env]]) => `  --${flag.padEnd(16)} ${env}`)
       .join("\n") +
-    "\n  (api key)          SPILLWAY_API_KEY or SPILLWAY_API_KEY_FILE\n"
+    `\n  (api key)          ${SERVER_ENV.apiKey} or ${SERVER_ENV.apiKeyFile}\n`
   );
 }
 
@@ -92,14 +95,13 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     const schema = ConfigSchema.properties[key as keyof Config] as { type?: string };
     raw[key] = schema.type === "integer" && /^-?\d+$/.test(v) ? Number(v) : v;
   }
-  if (env.SPILLWAY_API_KEY) raw.apiKey = env.SPILLWAY_API_KEY;
-  else if (env.SPILLWAY_API_KEY_FILE) {
+  const keyFile = env[SERVER_ENV.apiKeyFile];
+  if (env[SERVER_ENV.apiKey]) raw.apiKey = env[SERVER_ENV.apiKey];
+  else if (keyFile) {
     try {
-      raw.apiKey = readFileSync(env.SPILLWAY_API_KEY_FILE, "utf8").trim();
+      raw.apiKey = readFileSync(keyFile, "utf8").trim();
     } catch (err) {
-      throw new ConfigError(
-        `SPILLWAY_API_KEY_FILE: cannot read ${env.SPILLWAY_API_KEY_FILE}: ${(err as Error).message}`,
-      );
+      throw new ConfigError(`${SERVER_ENV.apiKeyFile}: cannot read ${keyFile}: ${(err as Error).message}`);
     }
   }
   const config = Value.Default(ConfigSchema, raw) as Config;

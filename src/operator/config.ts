@@ -6,6 +6,8 @@ import { DEFAULT_METRICS_URL } from "./load.js";
 import type { PlanConfig } from "./plan.js";
 import type { PoolsConfig } from "./pools/decide.js";
 
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
+
 /** The operator's configuration: one YAML file (the chart renders it), validated once. */
 export const OperatorConfigSchema = Type.Object({
   defaultImage: Type.String({ minLength: 1, default: "localhost/spillway-inference:0.1.0" }),
@@ -79,7 +81,11 @@ export const OperatorConfigSchema = Type.Object({
   /** /healthz, /readyz, /metrics. */
   probePort: Type.Integer({ minimum: 0, maximum: 65_535, default: 8081 }),
   probeHost: Type.String({ default: "0.0.0.0" }),
-  logLevel: Type.String({ default: "info" }),
+  // The same levels the chart's values.schema.json allows (a test keeps them together).
+  logLevel: Type.Union(
+    LOG_LEVELS.map((l) => Type.Literal(l)),
+    { default: "info" },
+  ),
 });
 
 export type OperatorConfig = Static<typeof OperatorConfigSchema>;

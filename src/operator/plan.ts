@@ -1,7 +1,7 @@
 import { API_VERSION } from "../api/common.js";
 import type { InferenceModel } from "../api/inference-model.js";
 import { MODEL_LABEL, POOL_LABEL, SPOT_TAINT_KEY, TIER_LABEL } from "../api/labels.js";
-import { SERVER_PATHS, SERVER_PORT } from "../api/server.js";
+import { SERVER_ENV, SERVER_PATHS, SERVER_PORT } from "../api/server.js";
 
 export { MODEL_LABEL, SPOT_TAINT_KEY, TIER_LABEL, SERVER_PORT };
 
@@ -73,20 +73,20 @@ function ownerReference(model: InferenceModel) {
 function serverEnv(model: InferenceModel, config: PlanConfig) {
   const { model: m, server } = model.spec;
   const env: Record<string, unknown>[] = [
-    { name: "SPILLWAY_MODEL", value: m.uri },
-    { name: "SPILLWAY_MODEL_ID", value: model.metadata.name },
-    { name: "SPILLWAY_CONTEXT_SIZE", value: String(m.contextSize) },
-    { name: "SPILLWAY_PARALLEL", value: String(server.parallel) },
-    { name: "SPILLWAY_HOST", value: "0.0.0.0" },
-    { name: "SPILLWAY_PORT", value: String(SERVER_PORT) },
-    { name: "SPILLWAY_CACHE_DIR", value: CACHE_DIR },
-    { name: "SPILLWAY_DRAIN_GRACE_SECONDS", value: String(config.drainGraceSeconds) },
+    { name: SERVER_ENV.model, value: m.uri },
+    { name: SERVER_ENV.modelId, value: model.metadata.name },
+    { name: SERVER_ENV.contextSize, value: String(m.contextSize) },
+    { name: SERVER_ENV.parallel, value: String(server.parallel) },
+    { name: SERVER_ENV.host, value: "0.0.0.0" },
+    { name: SERVER_ENV.port, value: String(SERVER_PORT) },
+    { name: SERVER_ENV.cacheDir, value: CACHE_DIR },
+    { name: SERVER_ENV.drainGraceSeconds, value: String(config.drainGraceSeconds) },
   ];
-  if (m.sha256) env.push({ name: "SPILLWAY_MODEL_SHA256", value: m.sha256 });
-  if (server.threads !== undefined) env.push({ name: "SPILLWAY_THREADS", value: String(server.threads) });
+  if (m.sha256) env.push({ name: SERVER_ENV.modelSha256, value: m.sha256 });
+  if (server.threads !== undefined) env.push({ name: SERVER_ENV.threads, value: String(server.threads) });
   if (server.apiKeySecretRef) {
     env.push({
-      name: "SPILLWAY_API_KEY",
+      name: SERVER_ENV.apiKey,
       valueFrom: { secretKeyRef: { name: server.apiKeySecretRef.name, key: server.apiKeySecretRef.key } },
     });
   }
