@@ -13,7 +13,6 @@
  * models, and one pool decision over 1000 pending pods in 10 pools.
  */
 import { randomBytes } from "node:crypto";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
   AutoScalingClient,
@@ -23,8 +22,7 @@ import {
 import { stringify } from "yaml";
 import type { BurstPoolSpec } from "../../src/api/burst-pool.js";
 import * as emulators from "../../src/cli/emulators.js";
-import { kubectlFor } from "../../src/cli/lib/kubectl.js";
-import { repoRoot } from "../../src/cli/lib/paths.js";
+import { applyCrds, kubectlFor } from "../../src/cli/lib/kubectl.js";
 import * as cluster from "../../src/cli/local-cluster/cluster.js";
 import { CloudNodes, emulatedGroup, type CloudPool } from "../../src/cli/local-cluster/cloud-nodes.js";
 import { decideModel } from "../../src/operator/decide.js";
@@ -137,7 +135,7 @@ async function main() {
       .AutoScalingGroups?.[0]?.DesiredCapacity;
   const run = randomBytes(3).toString("hex");
   const ns = `bench-burst-${run}`;
-  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(repoRoot, "charts", "spillway", "crds")]);
+  await applyCrds(kubectl);
   await kubectl(["create", "namespace", ns]);
   const version = (
     JSON.parse(await kubectl(["version", "-o", "json"])) as { serverVersion: { gitVersion: string } }

@@ -25,7 +25,7 @@ import type { InferenceModel } from "../../src/api/inference-model.js";
 import { stringify } from "yaml";
 import { down, isRunning, up } from "../../src/cli/local-cluster/cluster.js";
 import { DEFAULT_TOPOLOGY } from "../../src/cli/local-cluster/topology.js";
-import { kubectlFor } from "../../src/cli/lib/kubectl.js";
+import { applyCrds, kubectlFor } from "../../src/cli/lib/kubectl.js";
 import { readPid } from "../../src/cli/lib/process.js";
 import { parseOperatorConfig, planConfigOf } from "../../src/operator/config.js";
 import { KeepAliveKubeConfig } from "../../src/operator/kube-config.js";
@@ -149,8 +149,7 @@ async function startCluster() {
   }
   const cluster = await up({ topology: TOPOLOGY, log: (l) => log(l) });
   const kubectl = kubectlFor(cluster.kubeconfig);
-  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(repoRoot, "charts", "spillway", "crds")]);
-  await kubectl(["wait", "--for=condition=Established", "crd/inferencemodels.spillway.dev"]);
+  await applyCrds(kubectl);
   await kubectl(["create", "namespace", "bench"]);
   const kc = new KeepAliveKubeConfig();
   kc.loadFromFile(cluster.kubeconfig);

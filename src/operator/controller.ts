@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import {
   AppsV1Api,
   CoreV1Api,
@@ -22,7 +21,8 @@ import { GROUP, VERSION } from "../api/common.js";
 import type { InferenceModel } from "../api/inference-model.js";
 import { TIER_LABEL } from "../api/labels.js";
 import type { PodLoad, Recommendation } from "./autoscale.js";
-import { decideModel, type ModelEvent } from "./decide.js";
+import { decideModel } from "./decide.js";
+import { eventRecorder } from "./events.js";
 import type { MetricsScraper } from "./load.js";
 import type { OperatorMetrics } from "./metrics.js";
 import { FIELD_MANAGER, MODEL_LABEL, names, type KubeObject, type PlanConfig } from "./plan.js";
@@ -110,6 +110,7 @@ export class Controller {
   private resync: NodeJS.Timeout | undefined;
   private workers: Promise<void>[] = [];
   private readonly now: () => Date;
+  private readonly recordEvent: ReturnType<typeof eventRecorder>;
 
   constructor(private readonly o: ControllerOptions) {
     this.objects = KubernetesObjectApi.makeApiClient(o.kubeConfig);
@@ -117,6 +118,7 @@ export class Controller {
     this.core = o.kubeConfig.makeApiClient(CoreV1Api);
     this.apps = o.kubeConfig.makeApiClient(AppsV1Api);
     this.now = o.now ?? (() => new Date());
+    this.recordEvent = eventRecorder({ core: this.core, log: o.log, metrics: o.metrics, now: this.now });
   }
 
   private watch<T extends KubernetesObject>(
@@ -452,39 +454,17 @@ export class Controller {
       setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
     );
     this.o.metrics.writes.inc({ kind: "InferenceModel/status" });
-    for (const e of decision.events) await this.recordEvent(model, e);
-  }
-
-  private async recordEvent(model: InferenceModel, e: ModelEvent) {
-    const now = this.now();
-    await this.core
-      .createNamespacedEvent({
-        namespace: model.metadata.namespace,
-        body: {
-          metadata: {
-            name: `${model.metadata.name}.${randomBytes(6).toString("hex")}`,
-            namespace: model.metadata.namespace,
-          },
-          involvedObject: {
-            apiVersion: model.apiVersion,
-            kind: model.kind,
-            name: model.metadata.name,
-            namespace: model.metadata.namespace,
-            uid: model.metadata.uid,
-          },
-          type: e.type,
-          reason: e.reason,
-          message: e.message,
-          source: { component: "spillway-operator" },
-          firstTimestamp: now,
-          lastTimestamp: now,
-          count: 1,
+    for (const e of decision.events)
+      await this.recordEvent(
+        {
+          apiVersion: model.apiVersion,
+          kind: model.kind,
+          name: model.metadata.name,
+          namespace: model.metadata.namespace,
+          uid: model.metadata.uid,
         },
-      })
-      .catch((err: unknown) => {
-        this.o.log.warn({ err: String(err) }, "could not record event");
-      });
-    this.o.metrics.writes.inc({ kind: "Event" });
+        e,
+      );
   }
 }
 

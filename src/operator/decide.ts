@@ -5,6 +5,7 @@ import type { InferenceModel, InferenceModelStatus } from "../api/inference-mode
 import { sameQuantity } from "../api/quantity.js";
 import { decideScale, type PodLoad, type Recommendation } from "./autoscale.js";
 import { names, plan, prune, type KubeObject, type PlanConfig, type Scale } from "./plan.js";
+import type { OperatorEvent } from "./events.js";
 import { burstLimit } from "./spend.js";
 import { computeStatus, type Observed } from "./status.js";
 
@@ -27,11 +28,7 @@ export interface ModelSnapshot {
   now: number;
 }
 
-export interface ModelEvent {
-  type: "Normal" | "Warning";
-  reason: string;
-  message: string;
-}
+export type ModelEvent = OperatorEvent;
 
 export interface ModelDecision {
   scale: Scale;

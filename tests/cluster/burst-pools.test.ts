@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { repoRoot } from "../../src/cli/lib/paths.js";
-import { kubectlFor } from "../helpers/kube.js";
+import { applyCrds, kubectlFor } from "../helpers/kube.js";
 
 const kubectl = kubectlFor(inject("kubeconfig"));
 const dir = mkdtempSync(join(tmpdir(), "spillway-pools-"));
@@ -25,13 +25,7 @@ describe("BurstPools from the infrastructure config", () => {
       },
     );
     expect(run.status, run.stderr).toBe(0);
-    await kubectl([
-      "apply",
-      "--server-side",
-      "--force-conflicts",
-      "-f",
-      join(repoRoot, "charts", "spillway", "crds"),
-    ]);
+    await applyCrds(kubectl);
     const out = await kubectl(["apply", "--dry-run=server", "-f", file]);
     expect(out).toMatch(/burstpool.spillway.dev\/spillway-dev-spot-eu-central-1 created \(server dry run\)/);
     expect(out).toMatch(/burstpool.spillway.dev\/spillway-dev-spot-europe-west4 created \(server dry run\)/);

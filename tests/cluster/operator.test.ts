@@ -1,8 +1,6 @@
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
-import { repoRoot } from "../../src/cli/lib/paths.js";
-import { kubectlFor, uniqueName, type PodList } from "../helpers/kube.js";
+import { applyCrds, kubectlFor, uniqueName, type PodList } from "../helpers/kube.js";
 import { startOperator, totalWrites, type OperatorProcess } from "../helpers/operator.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -50,19 +48,7 @@ async function operator(identity: string) {
 }
 
 beforeAll(async () => {
-  await kubectl([
-    "apply",
-    "--server-side",
-    "--force-conflicts",
-    "-f",
-    join(repoRoot, "charts", "spillway", "crds"),
-  ]);
-  await kubectl([
-    "wait",
-    "--for=condition=Established",
-    "crd/inferencemodels.spillway.dev",
-    "crd/burstpools.spillway.dev",
-  ]);
+  await applyCrds(kubectl);
   await kubectl(["create", "namespace", ns]);
 });
 afterAll(async () => {

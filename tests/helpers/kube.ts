@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 
-export { kubectlFor, type Kubectl } from "../../src/cli/lib/kubectl.js";
+export { applyCrds, kubectlFor, type Kubectl } from "../../src/cli/lib/kubectl.js";
 
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(3).toString("hex")}`;

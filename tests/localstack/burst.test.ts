@@ -1,5 +1,4 @@
 import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from "@aws-sdk/client-auto-scaling";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
@@ -10,8 +9,7 @@ import {
   PutTargetsCommand,
 } from "@aws-sdk/client-eventbridge";
 import { CloudNodes, emulatedGroup, type CloudPool } from "../../src/cli/local-cluster/cloud-nodes.js";
-import { repoRoot } from "../../src/cli/lib/paths.js";
-import { kubectlFor, uniqueName } from "../helpers/kube.js";
+import { applyCrds, kubectlFor, uniqueName } from "../helpers/kube.js";
 import { startOperator, type OperatorProcess } from "../helpers/operator.js";
 import { podStandIns, steadyLoad, type StandIns } from "../helpers/stand-ins.js";
 import { waitFor } from "../helpers/wait.js";
@@ -81,6 +79,24 @@ interface Im {
 }
 const getModel = (name: string) => kubectl.json<Im>(["get", "im", name, "-n", ns]);
 const condition = (m: Im, type: string) => m.status?.conditions?.find((c) => c.type === type);
+const poolCondition = async (pool: string, type: string) =>
+  (
+    await kubectl.json<{
+      status?: { conditions?: { type: string; status: string; reason: string; message: string }[] };
+    }>(["get", "burstpool", pool])
+  ).status?.conditions?.find((c) => c.type === type);
+/** The reasons of a pool's Events (cluster-scoped objects' Events live in the default namespace). */
+const poolEvents = (pool: string) =>
+  kubectl([
+    "get",
+    "events",
+    "-n",
+    "default",
+    "--field-selector",
+    `involvedObject.name=${pool}`,
+    "-o",
+    "jsonpath={.items[*].reason}",
+  ]);
 const poolNodes = async (pool: string) =>
   (
     await kubectl.json<{ items: { metadata: { name: string }; spec: { unschedulable?: boolean } }[] }>([
@@ -140,13 +156,7 @@ async function spotPool(
 }
 
 beforeAll(async () => {
-  await kubectl([
-    "apply",
-    "--server-side",
-    "--force-conflicts",
-    "-f",
-    join(repoRoot, "charts", "spillway", "crds"),
-  ]);
+  await applyCrds(kubectl);
   await kubectl(["create", "namespace", ns]);
   const version = JSON.parse(await kubectl(["version", "-o", "json"])) as {
     serverVersion: { gitVersion: string };
@@ -320,10 +330,7 @@ describe("spill-over onto spot capacity", () => {
     const unavailable = await waitFor(
       "the first pool unavailable after the join timeout",
       async () => {
-        const p = await kubectl.json<{
-          status?: { conditions?: { type: string; status: string; reason: string }[] };
-        }>(["get", "burstpool", dead.name]);
-        const c = p.status?.conditions?.find((x) => x.type === "Available");
+        const c = await poolCondition(dead.name, "Available");
         return c?.status === "False" ? c : undefined;
       },
       { timeoutMs: 30_000 },
@@ -337,25 +344,10 @@ describe("spill-over onto spot capacity", () => {
       async () => condition(await getModel("fallback"), "Ready")?.status === "True",
       { timeoutMs: 60_000 },
     );
-    const events = await kubectl([
-      "get",
-      "events",
-      "-n",
-      "default",
-      "--field-selector",
-      `involvedObject.name=${dead.name}`,
-    ]);
-    expect(events).toMatch(/JoinTimeout/);
+    expect(await poolEvents(dead.name)).toMatch(/JoinTimeout/);
     await waitFor(
       "the first pool available again after its backoff",
-      async () => {
-        const p = await kubectl.json<{ status?: { conditions?: { type: string; status: string }[] } }>([
-          "get",
-          "burstpool",
-          dead.name,
-        ]);
-        return p.status?.conditions?.find((x) => x.type === "Available")?.status === "True";
-      },
+      async () => (await poolCondition(dead.name, "Available"))?.status === "True",
       { timeoutMs: 40_000 },
     );
     await kubectl(["delete", "im", "fallback", "-n", ns]);
@@ -435,39 +427,17 @@ describe("spill-over onto spot capacity", () => {
       interruptionQueue: `${endpoint}/000000000000/${name}-no-such-queue`,
     });
     const pool = await waitFor("the missing group and queue reported", async () => {
-      const p = await kubectl.json<{
-        status?: { conditions?: { type: string; status: string; reason: string; message: string }[] };
-      }>(["get", "burstpool", name]);
-      const c = (type: string) => p.status?.conditions?.find((x) => x.type === type);
-      return c("Available")?.status === "False" && c("InterruptionsRead")?.status === "False"
-        ? { available: c("Available"), queue: c("InterruptionsRead") }
-        : undefined;
+      const available = await poolCondition(name, "Available");
+      const queue = await poolCondition(name, "InterruptionsRead");
+      return available?.status === "False" && queue?.status === "False" ? { available, queue } : undefined;
     });
     expect(pool.available).toMatchObject({ reason: "GroupUnreadable" });
-    expect(pool.available?.message).toMatch(/no-such-group does not exist/);
-    expect(pool.queue?.reason).toBe("QueueUnreadable");
-    const events = await kubectl([
-      "get",
-      "events",
-      "-n",
-      "default",
-      "--field-selector",
-      `involvedObject.name=${name}`,
-      "-o",
-      "jsonpath={.items[*].reason}",
-    ]);
+    expect(pool.available.message).toMatch(/no-such-group does not exist/);
+    expect(pool.queue.reason).toBe("QueueUnreadable");
+    const events = await poolEvents(name);
     // One event each when they start failing, not one per round.
     await new Promise((r) => setTimeout(r, 3000));
-    const later = await kubectl([
-      "get",
-      "events",
-      "-n",
-      "default",
-      "--field-selector",
-      `involvedObject.name=${name}`,
-      "-o",
-      "jsonpath={.items[*].reason}",
-    ]);
+    const later = await poolEvents(name);
     expect(later.split(" ").sort()).toEqual(["GroupUnreadable", "InterruptionQueueUnreadable"]);
     expect(later).toBe(events);
   }, 60_000);

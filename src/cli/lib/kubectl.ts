@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { tool } from "./paths.js";
+import { join } from "node:path";
+import { repoRoot, tool } from "./paths.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -24,4 +25,24 @@ export function kubectlFor(kubeconfig: string): Kubectl {
   return Object.assign(run, {
     json: async <T>(args: string[]) => JSON.parse(await run([...args, "-o", "json"])) as T,
   });
+}
+
+/**
+ * Applies this repository's CRDs and waits until the API server serves them. Server-side, taking over the
+ * fields from an earlier install (the demo's Helm release), so the CRDs are the ones of this checkout.
+ */
+export async function applyCrds(kubectl: Kubectl): Promise<void> {
+  await kubectl([
+    "apply",
+    "--server-side",
+    "--force-conflicts",
+    "-f",
+    join(repoRoot, "charts", "spillway", "crds"),
+  ]);
+  await kubectl([
+    "wait",
+    "--for=condition=Established",
+    "crd/inferencemodels.spillway.dev",
+    "crd/burstpools.spillway.dev",
+  ]);
 }

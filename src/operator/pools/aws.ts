@@ -8,27 +8,42 @@ import type { BurstPoolSpec } from "../../api/burst-pool.js";
 import type { GroupState, Instance } from "./decide.js";
 import type { PoolDriver } from "./driver.js";
 
+export interface AwsOptions {
+  /** An AWS endpoint other than the public one (an emulator). */
+  endpoint?: string;
+  timeoutMs: number;
+}
+
 /**
- * AWS Auto Scaling groups. Credentials come from the SDK's default chain (IRSA, instance profile, the
- * environment); `endpoint` (or AWS_ENDPOINT_URL) points it at an emulator.
+ * A getter of one SDK client per region, made on first use. Credentials come from the SDK's default chain
+ * (IRSA, instance profile, the environment); the SDK retries throttling and 5xx itself.
  */
-export class AwsPoolDriver implements PoolDriver {
-  private readonly clients = new Map<string, AutoScalingClient>();
-
-  constructor(private readonly o: { endpoint?: string; timeoutMs: number }) {}
-
-  private client(region: string) {
-    let c = this.clients.get(region);
+export function perRegion<T>(
+  Client: new (config: Record<string, unknown>) => T,
+  o: AwsOptions,
+): (region: string) => T {
+  const clients = new Map<string, T>();
+  return (region) => {
+    let c = clients.get(region);
     if (!c) {
-      c = new AutoScalingClient({
+      c = new Client({
         region,
-        ...(this.o.endpoint ? { endpoint: this.o.endpoint } : {}),
+        ...(o.endpoint ? { endpoint: o.endpoint } : {}),
         maxAttempts: 3,
-        requestHandler: { requestTimeout: this.o.timeoutMs },
+        requestHandler: { requestTimeout: o.timeoutMs },
       });
-      this.clients.set(region, c);
+      clients.set(region, c);
     }
     return c;
+  };
+}
+
+/** AWS Auto Scaling groups. */
+export class AwsPoolDriver implements PoolDriver {
+  private readonly client: (region: string) => AutoScalingClient;
+
+  constructor(o: AwsOptions) {
+    this.client = perRegion(AutoScalingClient, o);
   }
 
   async describe(pool: BurstPoolSpec): Promise<GroupState> {

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import {
   CoreV1Api,
@@ -16,6 +15,7 @@ import type { InferenceModel } from "../../api/inference-model.js";
 import { POOL_LABEL, TIER_LABEL } from "../../api/labels.js";
 import { parseQuantity } from "../../api/quantity.js";
 import { GROUP, VERSION } from "../../api/common.js";
+import { eventRecorder } from "../events.js";
 import type { OperatorMetrics } from "../metrics.js";
 import { setCondition } from "../status.js";
 import {
@@ -70,10 +70,17 @@ export class PoolController {
   private round: Promise<void> | undefined;
   private again = false;
   private running = false;
+  private readonly record: ReturnType<typeof eventRecorder>;
 
   constructor(private readonly o: PoolControllerOptions) {
     this.core = o.kubeConfig.makeApiClient(CoreV1Api);
     this.custom = o.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.record = eventRecorder({
+      core: this.core,
+      log: o.log,
+      metrics: o.metrics,
+      now: () => new Date(this.now()),
+    });
   }
 
   start(): void {
@@ -294,33 +301,16 @@ export class PoolController {
     for (const e of plan.events) await this.recordEvent(pool, e.type, e.reason, e.message);
   }
 
-  private async recordEvent(pool: Pool, type: string, reason: string, message: string) {
-    const now = new Date(this.now());
-    await this.core
-      .createNamespacedEvent({
-        // Events of cluster-scoped objects live in the default namespace.
-        namespace: "default",
-        body: {
-          metadata: { name: `${pool.metadata.name}.${randomBytes(6).toString("hex")}`, namespace: "default" },
-          involvedObject: {
-            apiVersion: `${GROUP}/${VERSION}`,
-            kind: "BurstPool",
-            name: pool.metadata.name,
-            ...(pool.metadata.uid ? { uid: pool.metadata.uid } : {}),
-          },
-          type,
-          reason,
-          message,
-          source: { component: "spillway-operator" },
-          firstTimestamp: now,
-          lastTimestamp: now,
-          count: 1,
-        },
-      })
-      .catch((err: unknown) => {
-        this.o.log.warn({ err: String(err) }, "could not record event");
-      });
-    this.o.metrics.writes.inc({ kind: "Event" });
+  private recordEvent(pool: Pool, type: "Normal" | "Warning", reason: string, message: string) {
+    return this.record(
+      {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: "BurstPool",
+        name: pool.metadata.name,
+        ...(pool.metadata.uid ? { uid: pool.metadata.uid } : {}),
+      },
+      { type, reason, message },
+    );
   }
 }
 

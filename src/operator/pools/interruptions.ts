@@ -1,4 +1,5 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { perRegion, type AwsOptions } from "./aws.js";
 
 /**
  * AWS spot interruption notices, the way Karpenter reads them: EventBridge rules put EC2's events on an
@@ -37,22 +38,10 @@ export function parseNotice(body: string): Notice | undefined {
 }
 
 export class InterruptionQueue {
-  private readonly clients = new Map<string, SQSClient>();
+  private readonly client: (region: string) => SQSClient;
 
-  constructor(private readonly o: { endpoint?: string; timeoutMs: number }) {}
-
-  private client(region: string) {
-    let c = this.clients.get(region);
-    if (!c) {
-      c = new SQSClient({
-        region,
-        ...(this.o.endpoint ? { endpoint: this.o.endpoint } : {}),
-        maxAttempts: 3,
-        requestHandler: { requestTimeout: this.o.timeoutMs },
-      });
-      this.clients.set(region, c);
-    }
-    return c;
+  constructor(o: AwsOptions) {
+    this.client = perRegion(SQSClient, o);
   }
 
   /**
