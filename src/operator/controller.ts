@@ -102,6 +102,8 @@ export class Controller {
   private readonly history = new Map<string, Recommendation[]>();
   /** Models whose scale waits on a stabilization window: reconciled every load round until it settles. */
   private readonly settling = new Set<string>();
+  /** Base pods the scheduler could not place, by namespace/name. */
+  private readonly unplacedPods = new Set<string>();
   private loadTimer: NodeJS.Timeout | undefined;
   private sampling = false;
   /** Caches of the owned kinds, by kind, for comparing what is planned with what exists. */
@@ -124,7 +126,7 @@ export class Controller {
   private watch<T extends KubernetesObject>(
     path: string,
     list: () => Promise<{ items: T[] }>,
-    onEvent: (obj: T) => void,
+    onEvent: (obj: T, verb: "add" | "update" | "delete") => void,
     labelSelector?: string,
   ) {
     const informer = makeInformer<T>(this.o.kubeConfig, path, list, labelSelector) as Cached<T>;
@@ -136,7 +138,10 @@ export class Controller {
     };
     informer.on("add", strip);
     informer.on("update", strip);
-    for (const verb of ["add", "update", "delete"]) informer.on(verb, onEvent);
+    for (const verb of ["add", "update", "delete"] as const)
+      informer.on(verb, (obj: T) => {
+        onEvent(obj, verb);
+      });
     informer.on("error", (err: unknown) => {
       if (!this.running) return;
       this.o.log.warn({ path, err: String(err) }, "watch broke; restarting");
@@ -261,9 +266,20 @@ export class Controller {
       for (const m of cache.list()) this.queue.add(`${m.metadata.namespace}/${m.metadata.name}`);
   }
 
-  /** A pod's change matters to its model (placement, readiness) and, for burst pods, to the pools. */
-  private onPod = (pod: V1Pod) => {
-    this.enqueueOwned(pod);
+  /**
+   * A pod's change matters to its model only when the scheduler starts or stops failing to place it
+   * (readiness comes from the Deployments): every other pod event would be a reconcile that finds nothing
+   * to do. Burst pods matter to the pools.
+   */
+  private onPod = (pod: V1Pod, verb: "add" | "update" | "delete") => {
+    const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    const stuck =
+      verb !== "delete" && !pod.metadata?.deletionTimestamp && unplaced([pod], "base") !== undefined;
+    if (stuck !== this.unplacedPods.has(key)) {
+      if (stuck) this.unplacedPods.add(key);
+      else this.unplacedPods.delete(key);
+      this.enqueueOwned(pod);
+    }
     if (pod.metadata?.labels?.[TIER_LABEL] === "burst") this.poolController?.nudge();
   };
 
