@@ -90,8 +90,8 @@ export async function isRunning(stateDir = defaultStateDir()): Promise<boolean> 
 
 /**
  * Every component is a Go program. A throwaway test bed on a shared 2-core machine has memory to spare
- * and no CPU: a less eager garbage collector trades the one for the other (with 1000 models, 60–72 s
- * of API server CPU in three runs instead of 77 s, at a peak RSS of about 2 GiB; `npm run bench:operator`).
+ * and no CPU: a less eager garbage collector trades the one for the other (measured with
+ * `npm run bench:operator`; BENCHMARKS.md has the numbers).
  */
 const GO_ENV = { GOGC: "400" };
 
@@ -166,9 +166,8 @@ function goComponents(stateDir: string, pki: Pki): Supervised[] {
         `--cert-dir=${join(stateDir, "kcm-certs")}`,
         // A test bed is judged by how fast it converges: client-go's default 20 QPS would make the
         // controller-manager, not the code under test, the bottleneck with hundreds of objects. Its
-        // workers stay at the defaults: more only adds requests in flight on the same 2 cores (with
-        // 20 deployment and replica set workers, 1000 models were Ready no sooner, within the spread
-        // between runs, and 17 % of the operator's reconciles took over 500 ms instead of 7 %).
+        // workers stay at the defaults: more only adds requests in flight on the same 2 cores
+        // (BENCHMARKS.md, the operator benchmark).
         "--kube-api-qps=500",
         "--kube-api-burst=1000",
         "--v=1",
