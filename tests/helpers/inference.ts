@@ -4,12 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, type Config } from "../../src/inference/config.js";
 import { createServer, type Server } from "../../src/inference/serve.js";
-import { fixtureModel } from "./model.js";
+import { fixtureModel } from "./fixture-model.js";
 import { spawnTs } from "./process.js";
 import { waitFor } from "./wait.js";
 
 /** A config for tests: the tiny fixture model, 4 slots of 512 tokens, its own cache dir. */
-export function testConfig(overrides: Partial<Config> = {}): Config {
+export function serverTestConfig(overrides: Partial<Config> = {}): Config {
   return {
     ...loadConfig([], { SPILLWAY_MODEL: fixtureModel(), SPILLWAY_LOG_LEVEL: "warn" }),
     contextSize: 512,
@@ -21,7 +21,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
 
 /** An in-process server with the model loaded; call `close()` after the tests. */
 export async function startServer(overrides: Partial<Config> = {}): Promise<Server> {
-  const server = await createServer(testConfig(overrides));
+  const server = await createServer(serverTestConfig(overrides));
   await server.load();
   return server;
 }

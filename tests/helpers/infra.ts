@@ -27,7 +27,7 @@ export function devConfigRaw(): Record<string, any> {
 }
 
 /** A valid config with `change` applied to the raw YAML object first. */
-export function testConfig(change: (raw: Record<string, any>) => void = () => undefined): InfraConfig {
+export function infraTestConfig(change: (raw: Record<string, any>) => void = () => undefined): InfraConfig {
   const raw = devConfigRaw();
   change(raw);
   return validateConfig(raw, "test config");
@@ -45,7 +45,7 @@ export interface Synthesized {
 /** One stack of `config`, synthesized in memory. */
 export function synth(
   id: StackId,
-  config: InfraConfig = testConfig(),
+  config: InfraConfig = infraTestConfig(),
   options: BuildOptions = {},
 ): Synthesized {
   return synthStack(id, config, options) as Synthesized;
@@ -84,7 +84,7 @@ export function textOf(value: unknown): string {
 
 /** Every stack synthesized to disk, after `change` (e.g. one of infra/testing's badVariants). */
 export function synthApp(
-  config: InfraConfig = testConfig(),
+  config: InfraConfig = infraTestConfig(),
   change?: (stacks: Stacks) => void,
 ): SynthesizedApp & { json(id: StackId): Synthesized } {
   return synthAppOnDisk(config, change) as SynthesizedApp & { json(id: StackId): Synthesized };

@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Kubectl } from "../../src/cli/lib/kubectl.js";
 import { spawnServer, waitReady, type ServerProcess } from "./inference.js";
-import { fixtureModel } from "./model.js";
+import { fixtureModel } from "./fixture-model.js";
 
 /**
  * Real Spillway servers standing in for a model's kwok pods: kwok runs no containers, so for every

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import { podmanEnv } from "../../src/cli/lib/podman.js";
 import { loadTestcontainers } from "../helpers/containers.js";
 import { chat, json } from "../helpers/inference.js";
-import { fixtureModel } from "../helpers/model.js";
+import { fixtureModel } from "../helpers/fixture-model.js";
 
 const execFileAsync = promisify(execFile);
 

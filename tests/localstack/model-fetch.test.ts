@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { resolveModel } from "../../src/inference/model-source.js";
 import { chat, json, spawnServer, waitReady, type ServerProcess } from "../helpers/inference.js";
 import { uniqueName } from "../helpers/kube.js";
-import { fixtureModel } from "../helpers/model.js";
+import { fixtureModel } from "../helpers/fixture-model.js";
 
 // The inference server loads its model from an S3 bucket (AWS emulator) or a GCS bucket (fake-gcs-server).
 const model = readFileSync(fixtureModel());

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { StackId } from "../../infra/stacks/index.js";
 import { STACK_IDS } from "../../infra/stacks/index.js";
 import { badVariants } from "../../infra/testing.js";
-import { synthApp, testConfig, type SynthesizedApp } from "../helpers/infra.js";
+import { synthApp, infraTestConfig, type SynthesizedApp } from "../helpers/infra.js";
 import { denials, opa, POLICIES } from "../helpers/policy.js";
 
 const apps: SynthesizedApp[] = [];
@@ -88,14 +88,14 @@ describe("OPA policies", () => {
       "a pool above the node cap",
       "aws-spot",
       "cost",
-      variant(testConfig((r) => (r.aws.maxNodes = 500))),
+      variant(infraTestConfig((r) => (r.aws.maxNodes = 500))),
       /aws_autoscaling_group\.pool_group_[0-9A-F]+ \(aws-spot\/pool\/group\).*500/,
     ],
     [
       "an instance type off the allow-list",
       "aws-spot",
       "cost",
-      variant(testConfig((r) => r.aws.instanceTypes.push("p5.48xlarge"))),
+      variant(infraTestConfig((r) => r.aws.instanceTypes.push("p5.48xlarge"))),
       /aws_autoscaling_group\.pool_group_[0-9A-F]+ \(aws-spot\/pool\/group\).*p5\.48xlarge/,
     ],
   ])("denies %s", async (_, id, policy, app, message) => {

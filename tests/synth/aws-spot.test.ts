@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { dataSource, onlyResource, resourcesOf, synth, testConfig, textOf } from "../helpers/infra.js";
+import { dataSource, onlyResource, resourcesOf, synth, infraTestConfig, textOf } from "../helpers/infra.js";
 
 describe("aws-spot stack", () => {
-  const config = testConfig();
+  const config = infraTestConfig();
   const json = synth("aws-spot", config);
   const ref = (type: string, attr: string) => `\${${type}.${onlyResource(json, type).tfName}.${attr}}`;
 
@@ -123,7 +123,7 @@ describe("aws-spot stack", () => {
   it("uses an existing VPC when the config names one", () => {
     const existing = synth(
       "aws-spot",
-      testConfig(
+      infraTestConfig(
         (r) => (r.aws.vpc = { id: "vpc-0123456789abcdef0", subnetIds: ["subnet-0123456789abcdef0"] }),
       ),
     );

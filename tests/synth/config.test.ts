@@ -6,11 +6,11 @@ import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { InfraConfigError, loadConfig } from "../../infra/config/schema.js";
 import { ROOT } from "../../infra/lib/tofu.js";
-import { devConfigRaw, testConfig } from "../helpers/infra.js";
+import { devConfigRaw, infraTestConfig } from "../helpers/infra.js";
 
 function problemsOf(change: (raw: Record<string, any>) => void): string[] {
   try {
-    testConfig(change);
+    infraTestConfig(change);
   } catch (err) {
     if (err instanceof InfraConfigError) return err.problems;
     throw err;

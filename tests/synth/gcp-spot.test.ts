@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { NODE_PROJECT_ROLES } from "../../infra/constructs/gcp-spot-pool.js";
-import { onlyResource, resourcesOf, synth, testConfig, textOf } from "../helpers/infra.js";
+import { onlyResource, resourcesOf, synth, infraTestConfig, textOf } from "../helpers/infra.js";
 
 describe("gcp-spot stack", () => {
-  const config = testConfig();
+  const config = infraTestConfig();
   const json = synth("gcp-spot", config);
   const ref = (type: string, attr: string) => `\${${type}.${onlyResource(json, type).tfName}.${attr}}`;
 
@@ -106,7 +106,7 @@ describe("gcp-spot stack", () => {
     });
     const other = synth(
       "gcp-spot",
-      testConfig((r) =>
+      infraTestConfig((r) =>
         Object.assign(r.gcp, { project: "acme-prod-1", region: "us-east4", bucket: "acme-models" }),
       ),
     );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { onlyResource, resourcesOf, synth, testConfig, textOf } from "../helpers/infra.js";
+import { onlyResource, resourcesOf, synth, infraTestConfig, textOf } from "../helpers/infra.js";
 
 /** cloud-init of a server, parsed; the k3s config file it writes, parsed. */
 function k3sOf(server: Record<string, any>): { cloudInit: any; k3s: any } {
@@ -9,7 +9,7 @@ function k3sOf(server: Record<string, any>): { cloudInit: any; k3s: any } {
 }
 
 describe("hetzner-base stack", () => {
-  const config = testConfig();
+  const config = infraTestConfig();
   const json = synth("hetzner-base", config);
 
   it("opens the API, HTTPS and SSH only to admins, and WireGuard only to nodes", () => {
@@ -89,7 +89,7 @@ describe("hetzner-base stack", () => {
   it("names no project, region or datacenter the config did not give", () => {
     const other = synth(
       "hetzner-base",
-      testConfig((r) => {
+      infraTestConfig((r) => {
         r.project = "acme";
         r.hetzner.datacenter = "hel1-dc2";
       }),

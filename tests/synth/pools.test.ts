@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { burstPools } from "../../infra/lib/pools.js";
-import { onlyResource, synth, testConfig } from "../helpers/infra.js";
+import { onlyResource, synth, infraTestConfig } from "../helpers/infra.js";
 
 describe("BurstPools from the spot stacks", () => {
-  const config = testConfig();
+  const config = infraTestConfig();
 
   it("describe each pool as its stack builds it: group, labels, taint, size and price", () => {
     const [aws, gcp] = burstPools(config);

@@ -1,7 +1,7 @@
 import { getLlama, LlamaCompletion, LlamaLogLevel } from "node-llama-cpp";
 import { describe, expect, it } from "vitest";
 import { threadsFollowBatch } from "../../../src/inference/batch-threads.js";
-import { fixtureModel } from "../../helpers/model.js";
+import { fixtureModel } from "../../helpers/fixture-model.js";
 
 describe("threads following the batch", () => {
   it("hooks into this node-llama-cpp version and leaves generation unchanged", async () => {

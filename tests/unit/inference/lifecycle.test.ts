@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { completion, json, spawnServer, waitReady, type ServerProcess } from "../../helpers/inference.js";
-import { fixtureModel } from "../../helpers/model.js";
+import { fixtureModel } from "../../helpers/fixture-model.js";
 import { waitFor } from "../../helpers/wait.js";
 
 // `npm run serve` as a real process: startup, readiness, SIGTERM drain and failures with exit codes.

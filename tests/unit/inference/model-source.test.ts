@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ModelSourceError, resolveModel } from "../../../src/inference/model-source.js";
-import { fixtureModel } from "../../helpers/model.js";
+import { fixtureModel } from "../../helpers/fixture-model.js";
 
 // Model fetching over real HTTP on loopback; S3 and GCS are in the localstack tier.
 const model = readFileSync(fixtureModel());

@@ -7,7 +7,7 @@ import {
 } from "../../../src/operator/autoscale.js";
 import type { InferenceModel } from "../../../src/api/inference-model.js";
 import type { Scale } from "../../../src/operator/plan.js";
-import { inferenceModel, withAutoscaling, withBase, withBurst } from "../../helpers/models.js";
+import { inferenceModel, withAutoscaling, withBase, withBurst } from "../../helpers/inference-models.js";
 
 // base 1..2, burst up to 3; target 4 in-flight requests per replica; scale down after 30 s.
 const model = inferenceModel(

@@ -10,7 +10,7 @@ import {
   withBudget,
   withBurst,
   withServer,
-} from "../../helpers/models.js";
+} from "../../helpers/inference-models.js";
 
 const config: PlanConfig = { defaultImage: "img", drainGraceSeconds: 30, modelCacheSize: "20Gi" };
 const poolSpec = (hourlyPriceUsd: number, cpu = "8"): BurstPoolSpec => ({

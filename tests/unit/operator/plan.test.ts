@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { plan, prune, type KubeObject, type PlanConfig } from "../../../src/operator/plan.js";
-import { inferenceModel, withBase, withBurst, withServer, withSha } from "../../helpers/models.js";
+import { inferenceModel, withBase, withBurst, withServer, withSha } from "../../helpers/inference-models.js";
 
 const config: PlanConfig = {
   defaultImage: "localhost/spillway-inference:0.1.0",

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { computeStatus, setCondition, type Observed } from "../../../src/operator/status.js";
-import { inferenceModel, withSha } from "../../helpers/models.js";
+import { inferenceModel, withSha } from "../../helpers/inference-models.js";
 
 const T0 = "2026-01-01T00:00:00Z";
 const T1 = "2026-01-01T00:01:00Z";
