@@ -27,7 +27,12 @@ import * as cluster from "../../src/cli/local-cluster/cluster.js";
 import { CloudNodes, emulatedGroup, type CloudPool } from "../../src/cli/local-cluster/cloud-nodes.js";
 import { decideModel } from "../../src/operator/decide.js";
 import { decidePools, type PendingPod, type PoolInput } from "../../src/operator/pools/decide.js";
-import { inferenceModel, withAutoscaling, withBase, withBurst } from "../../tests/helpers/inference-models.js";
+import {
+  inferenceModel,
+  withAutoscaling,
+  withBase,
+  withBurst,
+} from "../../tests/helpers/inference-models.js";
 import { startOperator } from "../../tests/helpers/operator.js";
 import { podStandIns, steadyLoad } from "../../tests/helpers/stand-ins.js";
 import { waitFor } from "../../tests/helpers/wait.js";

@@ -19,6 +19,7 @@ import { SlotPool } from "./slots.js";
 import { threadsFollowBatch } from "./batch-threads.js";
 import { StopMatcher } from "./stop-matcher.js";
 import { chooseThreads } from "./threads.js";
+import { jsonSchemaGrammar } from "./json-schema-grammar.js";
 
 /**
  * One model, one llama.cpp context with `parallel` sequences ("slots"). Requests that generate at the
@@ -225,7 +226,7 @@ export class Engine {
       grammar = await this.jsonGrammar;
     } else if (format?.type === "json_schema") {
       try {
-        grammar = await this.llama.createGrammarForJsonSchema(format.schema as never);
+        grammar = await jsonSchemaGrammar(this.llama, format.schema);
       } catch (err) {
         throw errors.invalidRequest(
           `response_format.json_schema.schema is not supported: ${(err as Error).message}`,

@@ -104,6 +104,30 @@ describe("completions", () => {
     expect(typeof JSON.parse(choice.text).ok).toBe("boolean");
   });
 
+  it("writes integers for integer fields, with no exponent (several seeds)", async () => {
+    for (const seed of [1, 2, 3, 4]) {
+      const res = await post(
+        "/v1/completions",
+        completion("n:", {
+          max_tokens: 40,
+          temperature: 1,
+          seed,
+          response_format: {
+            type: "json_schema",
+            json_schema: {
+              name: "n",
+              schema: { type: "object", properties: { n: { type: "integer" } }, required: ["n"] },
+            },
+          },
+        }),
+      );
+      const text = res.json().choices[0].text as string;
+      const raw = /"n"\s*:\s*([^,}\s]+)/.exec(text)?.[1];
+      expect(raw, text).toMatch(/^-?(0|[1-9][0-9]*)$/);
+      expect(Number.isSafeInteger(JSON.parse(text).n)).toBe(true);
+    }
+  });
+
   it("constrains output to a JSON value with response_format json_object", async () => {
     const res = await post(
       "/v1/completions",
