@@ -23,7 +23,7 @@ export interface PlanConfig {
   modelCacheSize: string;
 }
 
-/** Replicas per tier: base from the spec (the autoscaler moves it within [min, max]), burst 0 until then. */
+/** Replicas per tier, as the autoscaler decides them (src/operator/autoscale.ts). */
 export interface Scale {
   base: number;
   burst: number;
@@ -237,7 +237,7 @@ export function prune(model: InferenceModel): { kind: "Deployment"; name: string
     : [{ kind: "Deployment", name: names.deployment(model.metadata.name, "burst") }];
 }
 
-/** The scale the spec asks for before any load is known: base at its minimum, no burst. */
+/** The scale before any load is known: base at its minimum, no burst (what the operator benchmark applies). */
 export function initialScale(model: InferenceModel): Scale {
   return { base: model.spec.replicas.base.min, burst: 0 };
 }
