@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import { parsePrometheusText, sumOf } from "../../src/lib/prometheus-text.js";
 import { spawnTs } from "./process.js";
 import { waitFor } from "./wait.js";
 
@@ -11,8 +12,8 @@ export interface OperatorProcess {
   identity: string;
   probes: string;
   output: () => string;
-  /** A metric's value from /metrics (0 when absent). */
-  metric: (line: string) => Promise<number>;
+  /** A metric's value from /metrics, summed over its labels (0 when absent). */
+  metric: (name: string) => Promise<number>;
   stop: () => Promise<void>;
   kill: () => Promise<void>;
 }
@@ -57,11 +58,8 @@ export async function startOperator(opts: {
   await waitFor(`${opts.identity} probes`, async () => (await fetch(`${probes}/healthz`)).ok, {
     timeoutMs: 30_000,
   });
-  const metric = async (line: string) => {
-    const text = await (await fetch(`${probes}/metrics`)).text();
-    const found = text.split("\n").find((l) => l.startsWith(line));
-    return found ? Number(found.slice(line.length).trim()) : 0;
-  };
+  const metric = async (name: string) =>
+    sumOf(parsePrometheusText(await (await fetch(`${probes}/metrics`)).text()), name);
   return {
     child,
     identity: opts.identity,
@@ -80,9 +78,5 @@ export async function startOperator(opts: {
 }
 
 export async function totalWrites(op: OperatorProcess): Promise<number> {
-  const text = await (await fetch(`${op.probes}/metrics`)).text();
-  return text
-    .split("\n")
-    .filter((l) => l.startsWith("spillway_operator_api_writes_total"))
-    .reduce((sum, l) => sum + Number(l.split(" ").at(-1)), 0);
+  return op.metric("spillway_operator_api_writes_total");
 }
