@@ -16,7 +16,6 @@ import {
   type V1Pod,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type { BurstPoolSpec } from "../api/burst-pool.js";
 import { GROUP, VERSION } from "../api/common.js";
 import type { InferenceModel } from "../api/inference-model.js";
 import { TIER_LABEL } from "../api/labels.js";
@@ -26,7 +25,7 @@ import { eventRecorder } from "./events.js";
 import type { MetricsScraper } from "./load.js";
 import type { OperatorMetrics } from "./metrics.js";
 import { FIELD_MANAGER, MODEL_LABEL, names, type KubeObject, type PlanConfig } from "./plan.js";
-import { PoolController, type PoolControllerOptions } from "./pools/controller.js";
+import { PoolController, type BurstPool, type PoolControllerOptions } from "./pools/controller.js";
 import { WorkQueue } from "./queue.js";
 import type { ObservedDeployment } from "./status.js";
 
@@ -39,14 +38,6 @@ import type { ObservedDeployment } from "./status.js";
 
 const MANAGED = "app.kubernetes.io/managed-by=spillway";
 const PLURAL = "inferencemodels";
-
-export interface BurstPool {
-  apiVersion?: string;
-  kind?: string;
-  metadata: { name: string; generation?: number; resourceVersion?: string; labels?: Record<string, string> };
-  spec: BurstPoolSpec;
-  status?: Record<string, unknown>;
-}
 
 type Cached<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
 
@@ -104,6 +95,8 @@ export class Controller {
   private readonly settling = new Set<string>();
   /** Base pods the scheduler could not place, by namespace/name. */
   private readonly unplacedPods = new Set<string>();
+  /** The generation of each BurstPool last seen, to tell spec changes from status writes. */
+  private readonly poolGenerations = new Map<string, number>();
   private loadTimer: NodeJS.Timeout | undefined;
   private sampling = false;
   /** Caches of the owned kinds, by kind, for comparing what is planned with what exists. */
@@ -229,11 +222,7 @@ export class Controller {
         }) as Promise<{
           items: BurstPool[];
         }>,
-      () => {
-        this.poolController?.nudge();
-        // A pool's price or existence bounds every model's burst: look at them all again.
-        this.enqueueAll();
-      },
+      this.onPool,
     );
     await Promise.all(this.informers.map((i) => i.start()));
     this.poolController = new PoolController({
@@ -283,6 +272,24 @@ export class Controller {
     if (pod.metadata?.labels?.[TIER_LABEL] === "burst") this.poolController?.nudge();
   };
 
+  /**
+   * A pool's spec (price, node size) and existence bound the burst of the models that name it; its status,
+   * which the pool controller writes every few seconds, does not. Only a new generation, an added or a
+   * deleted pool reconciles those models.
+   */
+  private onPool = (pool: BurstPool, verb: "add" | "update" | "delete") => {
+    this.poolController?.nudge();
+    const name = pool.metadata.name;
+    const generation = pool.metadata.generation ?? 0;
+    if (verb === "update" && this.poolGenerations.get(name) === generation) return;
+    if (verb === "delete") this.poolGenerations.delete(name);
+    else this.poolGenerations.set(name, generation);
+    for (const cache of this.models)
+      for (const m of cache.list())
+        if (m.spec.replicas.burst.pools.includes(name))
+          this.queue.add(`${m.metadata.namespace}/${m.metadata.name}`);
+  };
+
   private modelOfPod(pod: V1Pod): InferenceModel | undefined {
     const name = pod.metadata?.labels?.[MODEL_LABEL];
     return name && pod.metadata?.namespace ? this.findModel(pod.metadata.namespace, name) : undefined;
@@ -318,19 +325,27 @@ export class Controller {
     if (this.sampling || !this.running) return;
     this.sampling = true;
     try {
+      // One pass over the pods: each model's ready pods with an address.
+      const ready = new Map<string, { namespace: string; name: string; ip: string }[]>();
+      for (const p of this.pods.list()) {
+        const model = p.metadata?.labels?.[MODEL_LABEL];
+        const { namespace, name, deletionTimestamp } = p.metadata ?? {};
+        if (!model || !namespace || !name || deletionTimestamp || !p.status?.podIP || !isReady(p)) continue;
+        const key = `${namespace}/${model}`;
+        const list = ready.get(key) ?? [];
+        list.push({ namespace, name, ip: p.status.podIP });
+        ready.set(key, list);
+      }
       const targets: { key: string; pods: { namespace: string; name: string; ip: string }[] }[] = [];
       for (const cache of this.models)
         for (const m of cache.list()) {
           if (!m.spec.autoscaling || m.metadata.deletionTimestamp) continue;
-          const pods = this.podsOf(m.metadata.namespace, m.metadata.name).flatMap((p) =>
-            p.status?.podIP && p.metadata?.name && isReady(p)
-              ? [{ namespace: m.metadata.namespace, name: p.metadata.name, ip: p.status.podIP }]
-              : [],
-          );
-          targets.push({ key: `${m.metadata.namespace}/${m.metadata.name}`, pods });
+          const key = `${m.metadata.namespace}/${m.metadata.name}`;
+          targets.push({ key, pods: ready.get(key) ?? [] });
         }
-      const all = await this.o.scraper.scrapeAll(targets.flatMap((t) => t.pods));
-      this.o.scraper.forget(new Set(targets.flatMap((t) => t.pods.map((p) => `${p.namespace}/${p.name}`))));
+      const pods = targets.flatMap((t) => t.pods);
+      const all = await this.o.scraper.scrapeAll(pods);
+      this.o.scraper.forget(new Set(pods.map((p) => `${p.namespace}/${p.name}`)));
       let i = 0;
       for (const t of targets) {
         const sample = all.slice(i, i + t.pods.length);
@@ -339,7 +354,8 @@ export class Controller {
         this.load.set(t.key, sample);
         if (!sameLoad(before, sample) || this.settling.has(t.key)) this.queue.add(t.key);
       }
-      for (const key of this.load.keys()) if (!targets.some((t) => t.key === key)) this.load.delete(key);
+      const sampled = new Set(targets.map((t) => t.key));
+      for (const key of this.load.keys()) if (!sampled.has(key)) this.load.delete(key);
     } finally {
       this.sampling = false;
     }

@@ -37,8 +37,11 @@ import type { InterruptionQueue } from "./interruptions.js";
  * the others.
  */
 
-interface Pool {
-  metadata: { name: string; uid?: string; generation?: number };
+/** A BurstPool as the informer caches it. */
+export interface BurstPool {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name: string; uid?: string; generation?: number; labels?: Record<string, string> };
   spec: BurstPoolSpec;
   status?: Record<string, unknown>;
 }
@@ -53,7 +56,7 @@ export interface PoolControllerOptions {
   log: Logger;
   metrics: OperatorMetrics;
   view: {
-    pools: () => readonly Pool[];
+    pools: () => readonly BurstPool[];
     nodes: () => readonly V1Node[];
     pods: () => readonly V1Pod[];
     modelOf: (pod: V1Pod) => InferenceModel | undefined;
@@ -181,7 +184,7 @@ export class PoolController {
   }
 
   /** Notices from each aws pool's queue go into the pool's memory, where the decision acts on them. */
-  private async readInterruptions(pools: readonly Pool[]): Promise<void> {
+  private async readInterruptions(pools: readonly BurstPool[]): Promise<void> {
     const queue = this.o.interruptions;
     if (!queue) return;
     await Promise.all(
@@ -247,7 +250,7 @@ export class PoolController {
     }
   }
 
-  private async execute(pool: Pool, plan: PoolPlan): Promise<void> {
+  private async execute(pool: BurstPool, plan: PoolPlan): Promise<void> {
     this.memory.set(plan.name, plan.memory);
     const driver = this.o.drivers[pool.spec.provider];
     const log = this.o.log.child({ pool: plan.name });
@@ -301,7 +304,7 @@ export class PoolController {
     for (const e of plan.events) await this.recordEvent(pool, e.type, e.reason, e.message);
   }
 
-  private recordEvent(pool: Pool, type: "Normal" | "Warning", reason: string, message: string) {
+  private recordEvent(pool: BurstPool, type: "Normal" | "Warning", reason: string, message: string) {
     return this.record(
       {
         apiVersion: `${GROUP}/${VERSION}`,
