@@ -70,6 +70,24 @@ build_context() {
   log "context ready in $((SECONDS - t))s"
 }
 
+# The pod sandbox image of the local cluster's real node: a static Go binary that waits for a signal.
+PAUSE_IMAGE="localhost/spillway-pause:1.0"
+build_pause() {
+  local id; id="$(podman image inspect --format '{{.Labels}}' "$PAUSE_IMAGE" 2>/dev/null || true)"
+  local src; src="$(sha256sum images/pause/main.go images/pause/Containerfile | sha256sum | cut -c1-16)"
+  [[ "$id" == *"spillway.dev/source:$src"* ]] && return
+  command -v go >/dev/null || die "go not found (the pause image is built from images/pause)" "install Go (see Prerequisites)"
+  local ctx="$TOOLS/stage/pause"; rm -rf "$ctx"; mkdir -p "$ctx"
+  (cd images/pause && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-trimpath go build -ldflags "-s -w" -o "$ctx/pause" .) ||
+    die "go build of images/pause failed" "run it in images/pause to see the error"
+  podman build --quiet --label spillway.dev/image=pause --label "spillway.dev/source=$src" -f images/pause/Containerfile -t "$PAUSE_IMAGE" "$ctx" >/dev/null ||
+    die "podman build of $PAUSE_IMAGE failed" "run: CONTAINERS_CONF=$CONTAINERS_CONF podman build -f images/pause/Containerfile $ctx"
+  podman image prune -f --filter label=spillway.dev/image=pause >/dev/null
+  rm -rf "$ctx"
+  log "$PAUSE_IMAGE built"
+}
+
+build_pause
 build_base
 build_context
 t=$SECONDS

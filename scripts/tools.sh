@@ -80,7 +80,7 @@ tool_apt() {
 
 tool_kube() {
   local v="$KUBERNETES_VERSION" stage="$TOOLS/stage/kube"
-  stamp_ok kube "$v" && [[ -x "$BIN/kube-apiserver" && -x "$BIN/kubectl" ]] && return 0
+  stamp_ok kube "$v" && [[ -x "$BIN/kube-apiserver" && -x "$BIN/kubectl" && -x "$BIN/kubelet" && -x "$BIN/kube-proxy" ]] && return 0
   require_go
   step "fetch k8s.io/kubernetes $v go.mod"
   local dir staging_v="v0.${v#v1.}" mod
@@ -93,16 +93,17 @@ tool_kube() {
     echo "replace $m => $m $staging_v" >>"$dir/go.mod"
   done
   [[ "$(grep -c '^replace' "$dir/go.mod")" -gt 20 ]]
-  step "go build (control plane + kubectl; ~15-25 min cold on 2 cores)"
+  step "go build (control plane, kubelet, kube-proxy, kubectl; ~20-30 min cold on 2 cores)"
   local vpkg=k8s.io/component-base/version minor="${v#v1.}"; minor="${minor%%.*}"
   local ld="-s -w -X $vpkg.gitVersion=$v -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
   ld+=" -X k8s.io/client-go/pkg/version.gitVersion=$v -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
   rm -rf "$stage"; mkdir -p "$stage"
   (cd "$dir" && run go mod edit -require="k8s.io/kubernetes@$v" && GOFLAGS="$GOFLAGS -mod=mod" run go build -ldflags "$ld" -o "$stage/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy)
   promote kube "$v" "$stage" "kube-apiserver --version" "kube-controller-manager --version" \
-    "kube-scheduler --version" "kubectl version --client"
+    "kube-scheduler --version" "kubectl version --client" "kubelet --version" "kube-proxy --version"
 }
 
 tool_etcd() {

@@ -23,6 +23,7 @@ import { stringify } from "yaml";
 import type { BurstPoolSpec } from "../../src/api/burst-pool.js";
 import * as emulators from "../../src/cli/emulators.js";
 import { applyCrds, kubectlFor } from "../../src/cli/lib/kubectl.js";
+import { simulatedNamespace } from "../../src/cli/local-cluster/topology.js";
 import * as cluster from "../../src/cli/local-cluster/cluster.js";
 import { CloudNodes, emulatedGroup, type CloudPool } from "../../src/cli/local-cluster/cloud-nodes.js";
 import { decideModel } from "../../src/operator/decide.js";
@@ -141,7 +142,7 @@ async function main() {
   const run = randomBytes(3).toString("hex");
   const ns = `bench-burst-${run}`;
   await applyCrds(kubectl);
-  await kubectl(["create", "namespace", ns]);
+  await kubectl(["apply", "-f", "-"], JSON.stringify(simulatedNamespace(ns)));
   const version = (
     JSON.parse(await kubectl(["version", "-o", "json"])) as { serverVersion: { gitVersion: string } }
   ).serverVersion.gitVersion;

@@ -24,7 +24,7 @@ import {
 import type { InferenceModel } from "../../src/api/inference-model.js";
 import { stringify } from "yaml";
 import { down, isRunning, up } from "../../src/cli/local-cluster/cluster.js";
-import { DEFAULT_TOPOLOGY } from "../../src/cli/local-cluster/topology.js";
+import { DEFAULT_TOPOLOGY, simulatedNamespace } from "../../src/cli/local-cluster/topology.js";
 import { applyCrds, kubectlFor } from "../../src/cli/lib/kubectl.js";
 import { readPid } from "../../src/cli/lib/process.js";
 import { parseOperatorConfig, planConfigOf } from "../../src/operator/config.js";
@@ -150,7 +150,7 @@ async function startCluster() {
   const cluster = await up({ topology: TOPOLOGY, log: (l) => log(l) });
   const kubectl = kubectlFor(cluster.kubeconfig);
   await applyCrds(kubectl);
-  await kubectl(["create", "namespace", "bench"]);
+  await kubectl(["apply", "-f", "-"], JSON.stringify(simulatedNamespace("bench")));
   const kc = new KeepAliveKubeConfig();
   kc.loadFromFile(cluster.kubeconfig);
   const pids: Record<string, number> = { "this script": process.pid };

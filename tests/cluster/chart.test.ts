@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { parse, stringify } from "yaml";
 import { repoRoot, tool } from "../../src/cli/lib/paths.js";
-import { kubectlFor, uniqueName } from "../helpers/kube.js";
+import { kubectlFor, uniqueName, simulatedNamespace } from "../helpers/kube.js";
 import { startOperator, type OperatorProcess } from "../helpers/operator.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -21,7 +21,7 @@ const helm = async (...args: string[]) =>
 let operator: OperatorProcess | undefined;
 
 beforeAll(async () => {
-  await kubectl(["create", "namespace", ns]);
+  await kubectl(["apply", "-f", "-"], JSON.stringify(simulatedNamespace(ns)));
 });
 afterAll(async () => {
   await operator?.kill();
@@ -162,7 +162,7 @@ describe("Helm chart", () => {
     );
     // Only this test's namespace: other files' namespaces may be terminating, where writes are refused.
     const modelNs = uniqueName("rbac");
-    await kubectl(["create", "namespace", modelNs]);
+    await kubectl(["apply", "-f", "-"], JSON.stringify(simulatedNamespace(modelNs)));
     operator = await startOperator({
       kubeconfig: saConfig,
       identity: "sa-operator",

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
-import { kubectlFor, uniqueName, type PodList } from "../helpers/kube.js";
+import { kubectlFor, uniqueName, type PodList, simulatedNamespace } from "../helpers/kube.js";
 import { waitFor } from "../helpers/wait.js";
 
 // A platform engineer brings up the local control plane and checks that workloads land on the right tier.
@@ -33,7 +33,7 @@ async function nodeOf(name: string): Promise<string | undefined> {
 
 describe("local control plane", () => {
   beforeAll(async () => {
-    await kubectl(["create", "namespace", ns]);
+    await kubectl(["apply", "-f", "-"], JSON.stringify(simulatedNamespace(ns)));
     await waitFor("default service account", () => kubectl(["get", "sa", "default", "-n", ns]));
   });
   afterAll(async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
-import { applyCrds, kubectlFor, uniqueName, type PodList } from "../helpers/kube.js";
+import { applyCrds, kubectlFor, uniqueName, type PodList, simulatedNamespace } from "../helpers/kube.js";
 import { startOperator, totalWrites, type OperatorProcess } from "../helpers/operator.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -49,7 +49,7 @@ async function operator(identity: string) {
 
 beforeAll(async () => {
   await applyCrds(kubectl);
-  await kubectl(["create", "namespace", ns]);
+  await kubectl(["apply", "-f", "-"], JSON.stringify(simulatedNamespace(ns)));
 });
 afterAll(async () => {
   for (const op of operators) await op.kill();

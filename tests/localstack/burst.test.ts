@@ -9,7 +9,7 @@ import {
   PutTargetsCommand,
 } from "@aws-sdk/client-eventbridge";
 import { CloudNodes, emulatedGroup, type CloudPool } from "../../src/cli/local-cluster/cloud-nodes.js";
-import { applyCrds, kubectlFor, uniqueName } from "../helpers/kube.js";
+import { applyCrds, kubectlFor, uniqueName, simulatedNamespace } from "../helpers/kube.js";
 import { startOperator, type OperatorProcess } from "../helpers/operator.js";
 import { podStandIns, steadyLoad, type StandIns } from "../helpers/stand-ins.js";
 import { waitFor } from "../helpers/wait.js";
@@ -157,7 +157,7 @@ async function spotPool(
 
 beforeAll(async () => {
   await applyCrds(kubectl);
-  await kubectl(["create", "namespace", ns]);
+  await kubectl(["apply", "-f", "-"], JSON.stringify(simulatedNamespace(ns)));
   const version = JSON.parse(await kubectl(["version", "-o", "json"])) as {
     serverVersion: { gitVersion: string };
   };

@@ -3,6 +3,7 @@ import {
   DEFAULT_TOPOLOGY,
   nodeManifest,
   nodeManifests,
+  simulatedNamespace,
   type NodePool,
 } from "../../src/cli/local-cluster/topology.js";
 
@@ -21,11 +22,18 @@ const pool = (over: Partial<NodePool>): NodePool => ({
 
 describe("local cluster topology", () => {
   it.each([
-    { spot: false, tier: "base" as const, taints: undefined },
+    {
+      spot: false,
+      tier: "base" as const,
+      taints: [{ key: "kwok.x-k8s.io/node", value: "fake", effect: "NoSchedule" }],
+    },
     {
       spot: true,
       tier: "burst" as const,
-      taints: [{ key: "spillway.dev/spot", value: "true", effect: "NoSchedule" }],
+      taints: [
+        { key: "kwok.x-k8s.io/node", value: "fake", effect: "NoSchedule" },
+        { key: "spillway.dev/spot", value: "true", effect: "NoSchedule" },
+      ],
     },
   ])("a $tier pool (spot=$spot) gets tier labels and taints $taints", ({ spot, tier, taints }) => {
     const node = nodeManifest(pool({ spot, tier, name: "x" }), 2, "v1.36.3");
@@ -48,5 +56,22 @@ describe("local cluster topology", () => {
       new Set(["aws", "gcp"]),
     );
     expect(new Set(nodes.map((n) => n.metadata.name)).size).toBe(nodes.length);
+  });
+
+  it("a simulated namespace's pods tolerate the kwok taint and select kwok nodes only", () => {
+    const ns = simulatedNamespace("t");
+    const nodes = nodeManifests(DEFAULT_TOPOLOGY, "v1.36.3");
+    const [key, value] = ns.metadata.annotations["scheduler.alpha.kubernetes.io/node-selector"].split("=");
+    expect(nodes.every((n) => key && n.metadata.labels[key] === value)).toBe(true);
+    const tolerations = JSON.parse(
+      ns.metadata.annotations["scheduler.alpha.kubernetes.io/defaultTolerations"],
+    ) as {
+      key: string;
+    }[];
+    for (const n of nodes) {
+      for (const t of n.spec.taints.filter((t) => t.key !== "spillway.dev/spot")) {
+        expect(tolerations.map((x) => x.key)).toContain(t.key);
+      }
+    }
   });
 });

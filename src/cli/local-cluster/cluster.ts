@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { httpStatus } from "../lib/http.js";
 import { kubectlFor } from "../lib/kubectl.js";
-import { runDir, tool } from "../lib/paths.js";
+import { repoRoot, runDir, tool } from "../lib/paths.js";
 import {
   assertPortsFree,
   isAlive,
@@ -15,6 +15,8 @@ import {
   type Supervised,
 } from "../lib/process.js";
 import { createPki, kubeconfig, loadPki, type Pki } from "./pki.js";
+import { NETWORK } from "./network.js";
+import * as realNode from "./real-node.js";
 import { DEFAULT_TOPOLOGY, nodeManifests, type Topology } from "./topology.js";
 
 /** Loopback ports, away from the defaults of a real cluster (6443, 2379, 10257, 10259) on the same host. */
@@ -39,17 +41,21 @@ export interface LocalCluster {
 
 export interface UpOptions {
   topology?: Topology;
+  /** Start the real node beside the kwok ones (default: true; SPILLWAY_REAL_NODE=0 turns it off). */
+  realNode?: boolean;
+  /** Images the real node gets from podman's store. */
+  images?: string[];
   stateDir?: string;
   timeoutMs?: number;
   log?: (line: string) => void;
 }
 
 const stageFile = fileURLToPath(new URL("./kwok-stages.yaml", import.meta.url));
-const SERVICE_CIDR = "10.96.0.0/16";
+const SERVICE_CIDR = NETWORK.serviceCidr;
 const SERVER_SANS = [
   "IP:127.0.0.1",
   "DNS:localhost",
-  "IP:10.96.0.1",
+  `IP:${NETWORK.apiServiceIp}`,
   "DNS:kubernetes",
   "DNS:kubernetes.default",
   "DNS:kubernetes.default.svc",
@@ -136,7 +142,14 @@ function goComponents(stateDir: string, pki: Pki): Supervised[] {
         `--tls-cert-file=${pki.serverCert}`,
         `--tls-private-key-file=${pki.serverKey}`,
         `--client-ca-file=${pki.caCert}`,
-        "--authorization-mode=RBAC",
+        "--authorization-mode=Node,RBAC",
+        // NodeRestriction keeps the real node's kubelet to its own objects; the other two let a namespace
+        // opt into kwok's simulated nodes (topology.ts, simulatedNamespace).
+        "--enable-admission-plugins=NodeRestriction,PodNodeSelector,PodTolerationRestriction",
+        `--kubelet-client-certificate=${pki.client("apiserver-kubelet-client").cert}`,
+        `--kubelet-client-key=${pki.client("apiserver-kubelet-client").key}`,
+        `--kubelet-certificate-authority=${pki.caCert}`,
+        "--kubelet-preferred-address-types=InternalIP",
         `--service-account-key-file=${pki.serviceAccountPub}`,
         `--service-account-signing-key-file=${pki.serviceAccountKey}`,
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
@@ -199,8 +212,8 @@ function goComponents(stateDir: string, pki: Pki): Supervised[] {
         "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
         `--server-address=127.0.0.1:${PORTS.kwok}`,
         "--node-lease-duration-seconds=40",
-        "--cidr=10.244.0.0/16",
-        "--node-ip=10.244.0.1",
+        `--cidr=${NETWORK.kwokPodCidr}`,
+        `--node-ip=${NETWORK.kwokNodeIp}`,
       ],
     },
   ];
@@ -235,7 +248,11 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
   if (existsSync(stateDir)) {
     // Left by a run that was killed before `cluster down`: its etcd data and pids would mislead us.
     log(`removing stale state in ${stateDir} from a run that was not stopped`);
-    await down({ stateDir });
+    await down({ stateDir, log });
+  } else if (realNode.preflight() === undefined) {
+    // A crash during `cluster down` can leave the node's mounts, bridge or rules without a state dir.
+    for (const line of await realNode.cleanUp(stateDir)) log(`cleaned leftover: ${line}`);
+    rmSync(stateDir, { recursive: true, force: true });
   }
   // Ports first, so a conflict leaves nothing behind.
   for (const p of components(stateDir, loadPki(join(stateDir, "pki")))) {
@@ -290,7 +307,14 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
       },
       { timeoutMs, stateDir, component: "kube-controller-manager" },
     );
-    log(`${nodes.length} nodes Ready; control plane up in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    log(
+      `${nodes.length} kwok nodes Ready; control plane up in ${((Date.now() - started) / 1000).toFixed(1)}s`,
+    );
+    if (opts.realNode ?? process.env.SPILLWAY_REAL_NODE !== "0") {
+      await startRealNode(stateDir, cluster.server, pki, opts, kubectl, log);
+    } else {
+      realNode.markUnavailable(stateDir, "not started (SPILLWAY_REAL_NODE=0)");
+    }
   } catch (err) {
     await down({ stateDir, keepLogs: true });
     throw err;
@@ -298,11 +322,52 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
   return cluster;
 }
 
+/** The image the operator runs model pods from by default, built by `npm run image`. */
+export function inferenceImage(): string {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string };
+  return `localhost/spillway-inference:${pkg.version}`;
+}
+
+/**
+ * The real node is an addition: when this machine cannot run it, the kwok tiers still work, so the
+ * cause is logged as one line with its fix and recorded for the tiers that need it.
+ */
+async function startRealNode(
+  stateDir: string,
+  server: string,
+  pki: Pki,
+  opts: UpOptions,
+  kubectl: (args: string[]) => Promise<string>,
+  log: (line: string) => void,
+): Promise<void> {
+  try {
+    await realNode.up({
+      stateDir,
+      server,
+      pki,
+      apiserverPort: PORTS.apiserver,
+      images: [realNode.PAUSE_IMAGE, ...(opts.images ?? [inferenceImage()])],
+      timeoutMs: opts.timeoutMs ?? 90_000,
+      kubectl,
+      log,
+    });
+  } catch (err) {
+    const e = err as Error & { fix?: string };
+    const cause = e.message.split("\n")[0] ?? "";
+    await realNode.cleanUp(stateDir);
+    await kubectl(["delete", "node", realNode.NODE_NAME, "--ignore-not-found"]);
+    realNode.markUnavailable(stateDir, `${cause}${e.fix ? ` (fix: ${e.fix})` : ""}`);
+    log(`real node unavailable: ${cause}${e.fix ? `; fix: ${e.fix}` : ""} (kwok nodes only)`);
+  }
+}
+
 /**
  * Stops every component (reverse order) and removes the state dir. `keepLogs` leaves logs/ for a
  * failed start, so the cause stays readable.
  */
-export async function down(opts: { stateDir?: string; keepLogs?: boolean } = {}): Promise<void> {
+export async function down(
+  opts: { stateDir?: string; keepLogs?: boolean; log?: (line: string) => void } = {},
+): Promise<void> {
   const stateDir = opts.stateDir ?? defaultStateDir();
   // Processes started beside the cluster (a pid file in its state dir, like the demo's operator) go
   // first, before the API they talk to; then the components in reverse start order.
@@ -310,9 +375,14 @@ export async function down(opts: { stateDir?: string; keepLogs?: boolean } = {})
   const beside = existsSync(pidsDir)
     ? readdirSync(pidsDir)
         .map((f) => f.replace(/\.pid$/, ""))
-        .filter((n) => !(COMPONENTS as readonly string[]).includes(n))
+        .filter((n) => !(COMPONENTS as readonly string[]).includes(n) && !realNode.isComponent(n))
     : [];
-  for (const name of [...beside, ...[...COMPONENTS].reverse()]) await stopProcess(stateDir, name);
+  for (const name of beside) await stopProcess(stateDir, name);
+  if (realNode.preflight() === undefined) {
+    const cleaned = await realNode.cleanUp(stateDir);
+    if (opts.log && cleaned.length) opts.log(`real node: removed ${cleaned.join(", ")}`);
+  }
+  for (const name of [...COMPONENTS].reverse()) await stopProcess(stateDir, name);
   if (!existsSync(stateDir)) return;
   for (const entry of readdirSync(stateDir)) {
     if (opts.keepLogs && entry === "logs") continue;

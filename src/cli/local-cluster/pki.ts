@@ -1,6 +1,12 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { NETWORK } from "./network.js";
+
+/** The real node's name: its kubelet's client certificate names it, so the Node authorizer knows it. */
+export const REAL_NODE_NAME = "spillway-node-0";
+/** Its address: the pod bridge's (network.ts), which the kubelet's serving certificate names. */
+const NODE_IP = NETWORK.gateway;
 
 /**
  * Certificates for the local control plane, made with the openssl CLI (node:crypto cannot issue X.509).
@@ -19,6 +25,15 @@ export const CLIENT_IDENTITIES: ClientIdentity[] = [
   { name: "kube-scheduler", commonName: "system:kube-scheduler" },
   // kwok stands in for every node's kubelet; the Node authorizer does not know fake nodes, so it gets admin.
   { name: "kwok", commonName: "kwok-controller", organization: "system:masters" },
+  // The real node: its kubelet under the Node authorizer, kube-proxy under its bootstrap role, and the
+  // API server's client for kubelet calls (logs, exec, port-forward).
+  { name: "kubelet", commonName: `system:node:${REAL_NODE_NAME}`, organization: "system:nodes" },
+  { name: "kube-proxy", commonName: "system:kube-proxy" },
+  {
+    name: "apiserver-kubelet-client",
+    commonName: "kube-apiserver-kubelet-client",
+    organization: "system:masters",
+  },
 ];
 
 export interface Pki {
@@ -27,6 +42,8 @@ export interface Pki {
   caKey: string;
   serverCert: string;
   serverKey: string;
+  kubeletCert: string;
+  kubeletKey: string;
   serviceAccountKey: string;
   serviceAccountPub: string;
   client(name: string): { cert: string; key: string };
@@ -77,6 +94,12 @@ export function createPki(dir: string, serverSans: string[]): Pki {
     "/CN=kube-apiserver",
     `subjectAltName=${serverSans.join(",")}\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n`,
   );
+  sign(
+    dir,
+    "kubelet-serving",
+    `/CN=${REAL_NODE_NAME}`,
+    `subjectAltName=IP:${NODE_IP},DNS:${REAL_NODE_NAME}\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n`,
+  );
   for (const id of CLIENT_IDENTITIES) {
     const subject = `${id.organization ? `/O=${id.organization}` : ""}/CN=${id.commonName}`;
     sign(dir, id.name, subject, "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n");
@@ -93,6 +116,8 @@ export function loadPki(dir: string): Pki {
     caKey: join(dir, "ca.key"),
     serverCert: join(dir, "kube-apiserver.crt"),
     serverKey: join(dir, "kube-apiserver.key"),
+    kubeletCert: join(dir, "kubelet-serving.crt"),
+    kubeletKey: join(dir, "kubelet-serving.key"),
     serviceAccountKey: join(dir, "sa.key"),
     serviceAccountPub: join(dir, "sa.pub"),
     client: (name) => ({ cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) }),

@@ -8,6 +8,32 @@ import { POOL_LABEL, PROVIDER_LABEL, SPOT_TAINT_KEY, TIER_LABEL } from "../../ap
 export { POOL_LABEL, PROVIDER_LABEL, SPOT_TAINT_KEY, TIER_LABEL };
 /** kwok manages only nodes carrying this annotation. */
 export const KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node";
+/**
+ * Every kwok node carries this taint (kwok's own convention), so pods run on the real node unless their
+ * namespace opts into simulation (simulatedNamespace below).
+ */
+export const KWOK_TAINT = { key: KWOK_NODE_ANNOTATION, value: "fake", effect: "NoSchedule" } as const;
+
+/**
+ * A namespace whose pods run on kwok's simulated nodes only: the API server's PodNodeSelector and
+ * PodTolerationRestriction admission plugins add the node selector and the toleration to each of its
+ * pods. The scale and spill-over tests use these; everything else lands on the real node.
+ */
+export function simulatedNamespace(name: string) {
+  return {
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: {
+      name,
+      annotations: {
+        "scheduler.alpha.kubernetes.io/node-selector": "type=kwok",
+        "scheduler.alpha.kubernetes.io/defaultTolerations": JSON.stringify([
+          { key: KWOK_TAINT.key, operator: "Exists", effect: KWOK_TAINT.effect },
+        ]),
+      },
+    },
+  };
+}
 
 export type Tier = "base" | "burst";
 
@@ -72,7 +98,7 @@ interface NodeManifest {
   apiVersion: "v1";
   kind: "Node";
   metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string> };
-  spec: { taints?: { key: string; value: string; effect: string }[] };
+  spec: { taints: { key: string; value: string; effect: string }[] };
   status: {
     allocatable: Record<string, string>;
     capacity: Record<string, string>;
@@ -106,7 +132,12 @@ export function nodeManifest(pool: NodePool, index: number, kubeletVersion: stri
       },
       annotations: { [KWOK_NODE_ANNOTATION]: "fake", "node.alpha.kubernetes.io/ttl": "0" },
     },
-    spec: pool.spot ? { taints: [{ key: SPOT_TAINT_KEY, value: "true", effect: "NoSchedule" }] } : {},
+    spec: {
+      taints: [
+        { ...KWOK_TAINT },
+        ...(pool.spot ? [{ key: SPOT_TAINT_KEY, value: "true", effect: "NoSchedule" }] : []),
+      ],
+    },
     status: {
       allocatable: resources,
       capacity: resources,

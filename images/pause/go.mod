@@ -1,0 +1,3 @@
+module spillway.dev/pause
+
+go 1.22
