@@ -1,44 +1,69 @@
 #!/usr/bin/env bash
-# The local demo: pinned tools; the local control plane with base and spot kwok nodes; the Helm chart
-# (CRDs, RBAC, operator Deployment); the operator; a sample InferenceModel served on base nodes.
-# Leaves everything running; `npm run cluster:down` stops it.
+# The local demo: pinned tools; the inference image; the S3 and GCS emulators; the local control plane with
+# its real node and simulated (kwok) base and spot nodes; the Helm chart, whose operator runs on the real
+# node; a sample InferenceModel fetched from the emulated S3 bucket and served on the real node; and one
+# chat completion through the model's Service. Leaves everything running; `npm run cluster:down` and
+# `npm run emulators:down` stop it.
 LOG_PREFIX=demo
 source "$(dirname "$0")/lib/common.sh"
 cd "$ROOT"
 
 bash scripts/tools.sh
+bash scripts/image.sh
+npx --no-install tsx src/cli/main.ts emulators up
 npx --no-install tsx src/cli/main.ts cluster up
 export KUBECONFIG="$ROOT/.run/cluster/kubeconfig"
 kubectl() { "$BIN/kubectl" "$@"; }
-
-log "installing the chart into spillway-system"
-"$BIN/helm" upgrade --install spillway charts/spillway -n spillway-system --create-namespace --wait --timeout 60s >/dev/null
-
-# kwok simulates the chart's operator pods (no container runs on a kwok node), so the operator itself
-# runs here, as a process, with the chart's leader election settings. It serves the demo's namespace
-# only, so the test tiers' own operators (`npm test` after the demo) have their namespaces to themselves.
 STATE="$ROOT/.run/cluster"
-mkdir -p "$STATE/pids" "$STATE/logs"
-if ! { [[ -f "$STATE/pids/operator.pid" ]] && kill -0 "$(cat "$STATE/pids/operator.pid")" 2>/dev/null; }; then
-  # No cloud here: the AWS driver talks to the local emulator's address (`npm run emulators:up`) and the
-  # GCP driver is off, so nothing the demo does leaves the machine.
-  cat >"$STATE/operator.yaml" <<'EOF'
-namespaces: [default]
-leaderElection: {namespace: spillway-system}
-probePort: 18081
-probeHost: 127.0.0.1
-pools: {aws: {endpoint: "http://127.0.0.1:4566"}, gcp: {enabled: false}}
-EOF
-  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true METADATA_SERVER_DETECTION=none \
-    nohup node --import tsx src/operator/main.ts --config "$STATE/operator.yaml" --identity demo \
-    >"$STATE/logs/operator.log" 2>&1 &
-  echo $! >"$STATE/pids/operator.pid"
+if [[ -f "$STATE/node-unavailable" ]]; then
+  die "the demo serves its model on the local cluster's real node, which is not running: $(cat "$STATE/node-unavailable")" \
+    "fix the cause above and run \`npm run cluster:down && npm run demo\`; the kwok-only tiers (\`npm test\`) work without it"
 fi
-wait_for "operator probes" 30 curl -sf http://127.0.0.1:18081/healthz || die "the operator did not start" "see $STATE/logs/operator.log"
 
-kubectl apply -f charts/spillway/examples/burst-pools.yaml -f charts/spillway/examples/chat-small.yaml >/dev/null
-kubectl wait --for=condition=Ready inferencemodel/chat-small -n default --timeout=60s >/dev/null ||
-  die "chat-small did not become Ready" "kubectl describe im chat-small; see $STATE/logs/operator.log"
+# The model lives in the emulated S3 bucket, as it would in a real one; pods reach the emulator through
+# the bridge (src/cli/local-cluster/network.ts), with test credentials it accepts.
+eval "$(npx --no-install tsx scripts/sample-model.ts)"
+log "sample model $MODEL_URI (sha256 ${MODEL_SHA256:0:12}…)"
+
+
+log "installing the chart into spillway-system (its operator runs on the real node)"
+kubectl create namespace spillway-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl create secret generic spillway-aws -n spillway-system --dry-run=client -o yaml \
+  --from-literal=AWS_ACCESS_KEY_ID=test --from-literal=AWS_SECRET_ACCESS_KEY=test | kubectl apply -f - >/dev/null
+# The operator serves the demo's namespace only, so the test tiers' own operators (`npm test` after the
+# demo) have their namespaces to themselves.
+"$BIN/helm" upgrade --install spillway charts/spillway -n spillway-system --wait --timeout 120s \
+  --set 'operator.namespaces={default}' --set cloud.aws.endpoint="$POD_AWS_ENDPOINT" \
+  --set cloud.aws.credentialsSecret=spillway-aws --set cloud.gcp.enabled=false >/dev/null ||
+  die "the chart's operator did not become ready" "kubectl -n spillway-system describe pods; kubectl -n spillway-system logs deploy/spillway-operator"
+
+kubectl apply -f charts/spillway/examples/burst-pools.yaml >/dev/null
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: spillway.dev/v1alpha1
+kind: InferenceModel
+metadata:
+  name: chat-small
+  namespace: default
+spec:
+  model:
+    uri: $MODEL_URI
+    sha256: $MODEL_SHA256
+    contextSize: 512
+  server:
+    parallel: 2
+    resources:
+      requests: { cpu: 250m, memory: 256Mi }
+      limits: { memory: 1Gi }
+    env:
+      - { name: AWS_ENDPOINT_URL, value: "$POD_AWS_ENDPOINT" }
+      - { name: AWS_REGION, value: eu-central-1 }
+      - { name: AWS_ACCESS_KEY_ID, value: test }
+      - { name: AWS_SECRET_ACCESS_KEY, value: test }
+  replicas:
+    base: { min: 1, max: 1 }
+EOF
+kubectl wait --for=condition=Ready inferencemodel/chat-small -n default --timeout=180s >/dev/null ||
+  die "chat-small did not become Ready" "kubectl describe im chat-small; kubectl logs -l spillway.dev/model=chat-small"
 echo
 kubectl get nodes -L spillway.dev/tier,spillway.dev/provider,node.kubernetes.io/instance-type
 echo
@@ -46,9 +71,17 @@ kubectl get burstpools
 echo
 kubectl get inferencemodels -A
 echo
+kubectl get pods -n spillway-system -o wide
 kubectl get deploy,svc,pdb,pods -n default -l spillway.dev/model=chat-small -o wide
 echo
-log "running: control plane, chart and operator (log: $STATE/logs/operator.log, metrics: http://127.0.0.1:18081/metrics)"
+IP="$(kubectl get svc chat-small -n default -o jsonpath='{.spec.clusterIP}')"
+log "a chat completion through the Service's ClusterIP, http://$IP:8080"
+curl -sS --fail-with-body -m 60 "http://$IP:8080/v1/chat/completions" -H 'content-type: application/json' \
+  -d '{"model":"chat-small","messages":[{"role":"user","content":"Say hello."}],"max_tokens":16}' ||
+  die "the chat completion failed" "kubectl logs -l spillway.dev/model=chat-small"
+echo
+echo
+log "running: control plane, real node, emulators, chart and operator"
 log "  export KUBECONFIG=$KUBECONFIG PATH=$BIN:\$PATH"
-log "  kubectl get im -A; kubectl describe im chat-small"
-log "  npm run cluster:down    # stop everything"
+log "  kubectl get im -A; kubectl describe im chat-small; kubectl logs -n spillway-system deploy/spillway"
+log "  npm run cluster:down && npm run emulators:down    # stop everything"

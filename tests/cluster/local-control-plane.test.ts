@@ -45,7 +45,7 @@ describe("local control plane", () => {
     expect(v.serverVersion.gitVersion).toMatch(/^v1\.36\.\d+$/);
   });
 
-  it("has Ready base nodes and tainted spot nodes from two providers", async () => {
+  it("has Ready base nodes and spot nodes from two providers; kwok's carry its taint, spot ones the spot taint", async () => {
     const nodes = await kubectl.json<{
       items: {
         metadata: { labels: Record<string, string> };
@@ -57,10 +57,11 @@ describe("local control plane", () => {
       n.status.conditions.some((c) => c.type === "Ready" && c.status === "True"),
     );
     expect(ready).toHaveLength(nodes.items.length);
-    const base = nodes.items.filter((n) => n.metadata.labels["spillway.dev/tier"] === "base");
-    const burst = nodes.items.filter((n) => n.metadata.labels["spillway.dev/tier"] === "burst");
+    const kwok = nodes.items.filter((n) => n.metadata.labels.type === "kwok");
+    const base = kwok.filter((n) => n.metadata.labels["spillway.dev/tier"] === "base");
+    const burst = kwok.filter((n) => n.metadata.labels["spillway.dev/tier"] === "burst");
     expect(base.length).toBeGreaterThanOrEqual(3);
-    expect(base.every((n) => !n.spec.taints?.length)).toBe(true);
+    expect(base.every((n) => n.spec.taints?.map((t) => t.key).join() === "kwok.x-k8s.io/node")).toBe(true);
     expect(new Set(burst.map((n) => n.metadata.labels["spillway.dev/provider"]))).toEqual(
       new Set(["aws", "gcp"]),
     );
