@@ -83,5 +83,5 @@ echo
 echo
 log "running: control plane, real node, emulators, chart and operator"
 log "  export KUBECONFIG=$KUBECONFIG PATH=$BIN:\$PATH"
-log "  kubectl get im -A; kubectl describe im chat-small; kubectl logs -n spillway-system deploy/spillway"
+log "  kubectl get im -A; kubectl describe im chat-small; kubectl logs -n spillway-system deploy/spillway-operator"
 log "  npm run cluster:down && npm run emulators:down    # stop everything"
