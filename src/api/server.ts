@@ -41,3 +41,33 @@ export const SERVER_METRICS = {
   queueDepth: "spillway_inference_queue_depth",
   generatedTokens: "spillway_inference_generated_tokens_total",
 } as const;
+
+/**
+ * Why a server could not load its model, as the first word of its termination message: the server writes
+ * `<Reason>: <detail>` to the container's termination log before it exits, the kubelet puts it in the
+ * pod's status, and the operator's Ready condition repeats it.
+ */
+export const MODEL_FAILURE_REASONS = [
+  "ModelChecksumMismatch",
+  "ModelNotFound",
+  "ModelInvalid",
+  "ModelDownloadFailed",
+  "ModelLoadFailed",
+] as const;
+export type ModelFailureReason = (typeof MODEL_FAILURE_REASONS)[number];
+
+/** Kubernetes' default terminationMessagePath; the server writes there only when the file exists. */
+export const TERMINATION_LOG = "/dev/termination-log";
+
+export function terminationMessage(reason: ModelFailureReason, detail: string): string {
+  // The kubelet keeps at most 4096 bytes.
+  return `${reason}: ${detail}`.slice(0, 4096);
+}
+
+export function parseTerminationMessage(
+  text: string | undefined,
+): { reason: ModelFailureReason; message: string } | undefined {
+  const m = /^([A-Za-z]+): ([\s\S]*)$/.exec(text?.trim() ?? "");
+  const reason = MODEL_FAILURE_REASONS.find((r) => r === m?.[1]);
+  return reason && m ? { reason, message: m[2] ?? "" } : undefined;
+}

@@ -6,6 +6,7 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import type { ModelFailureReason } from "../api/server.js";
 
 /**
  * Resolves a model URI to a verified local GGUF file. Remote models (https, s3, gs) are downloaded to a
@@ -18,6 +19,8 @@ export class ModelSourceError extends Error {
     message: string,
     /** Transient failures (network, 5xx, throttling) are retried; the rest fail at once. */
     readonly retryable = false,
+    /** What the pod's status will say (src/api/server.ts). */
+    readonly reason: ModelFailureReason = "ModelDownloadFailed",
   ) {
     super(message);
   }
@@ -59,7 +62,7 @@ async function assertGguf(path: string, what: string): Promise<void> {
   try {
     const { buffer, bytesRead } = await fh.read(Buffer.alloc(4), 0, 4, 0);
     if (bytesRead < 4 || buffer.toString("latin1") !== "GGUF") {
-      throw new ModelSourceError(`${what} is not a GGUF file (bad magic bytes)`);
+      throw new ModelSourceError(`${what} is not a GGUF file (bad magic bytes)`, false, "ModelInvalid");
     }
   } finally {
     await fh.close();
@@ -104,7 +107,11 @@ async function openRemote(url: URL, env: NodeJS.ProcessEnv): Promise<Readable> {
         throw new ModelSourceError(`fetch ${url.href}: ${(err as Error).message}`, true);
       }
       if (!res.ok || !res.body) {
-        throw new ModelSourceError(`GET ${url.href}: HTTP ${res.status}`, isTransientStatus(res.status));
+        throw new ModelSourceError(
+          `GET ${url.href}: HTTP ${res.status}`,
+          isTransientStatus(res.status),
+          res.status === 404 ? "ModelNotFound" : "ModelDownloadFailed",
+        );
       }
       return Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>);
     }
@@ -134,6 +141,7 @@ async function openRemote(url: URL, env: NodeJS.ProcessEnv): Promise<Readable> {
         throw new ModelSourceError(
           `s3 get ${url.href}: ${e.name ?? "error"}: ${e.message}`,
           status === 0 || isTransientStatus(status),
+          status === 404 ? "ModelNotFound" : "ModelDownloadFailed",
         );
       }
     }
@@ -177,12 +185,15 @@ async function download(url: URL, dest: string, opts: ResolveOptions): Promise<s
           ? `get ${url.href}: HTTP ${status}: ${(err as Error).message}`
           : `download ${url.href} interrupted after ${bytes} bytes: ${(err as Error).message}`,
         !final,
+        status === 404 ? "ModelNotFound" : "ModelDownloadFailed",
       );
     }
     const digest = hash.digest("hex");
     if (opts.sha256 && digest !== opts.sha256) {
       throw new ModelSourceError(
         `checksum mismatch for ${url.href}: expected sha256 ${opts.sha256}, got ${digest}`,
+        false,
+        "ModelChecksumMismatch",
       );
     }
     await assertGguf(tmp, url.href);
@@ -205,13 +216,17 @@ export async function resolveModel(uri: string, opts: ResolveOptions): Promise<R
 
   if (!url || url.protocol === "file:") {
     const path = url ? fileURLToPath(url) : uri;
-    if (!(await exists(path))) throw new ModelSourceError(`model file ${path} does not exist`);
+    if (!(await exists(path))) {
+      throw new ModelSourceError(`model file ${path} does not exist`, false, "ModelNotFound");
+    }
     await assertGguf(path, path);
     if (!opts.sha256) return { path, source: "local" };
     const digest = await sha256File(path);
     if (digest !== opts.sha256) {
       throw new ModelSourceError(
         `checksum mismatch for ${path}: expected sha256 ${opts.sha256}, got ${digest}`,
+        false,
+        "ModelChecksumMismatch",
       );
     }
     return { path, sha256: digest, source: "local" };

@@ -1,5 +1,8 @@
+import { existsSync, writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
+import { TERMINATION_LOG, terminationMessage } from "../api/server.js";
 import { ConfigError, loadConfig } from "./config.js";
+import { ModelSourceError } from "./model-source.js";
 import { createServer } from "./serve.js";
 
 /**
@@ -34,8 +37,20 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   try {
     await server.load();
   } catch (err) {
-    // One clear line with the cause, then a non-zero exit: the pod restarts and its status shows why.
-    server.fastify.log.fatal({ model: config.model }, `model failed to load: ${(err as Error).message}`);
+    // One clear line with the cause, then a non-zero exit: the pod restarts and its status shows why
+    // (the termination message, which the operator's Ready condition repeats).
+    const reason = err instanceof ModelSourceError ? err.reason : "ModelLoadFailed";
+    server.fastify.log.fatal(
+      { model: config.model, reason },
+      `model failed to load: ${(err as Error).message}`,
+    );
+    if (existsSync(TERMINATION_LOG)) {
+      try {
+        writeFileSync(TERMINATION_LOG, terminationMessage(reason, (err as Error).message));
+      } catch {
+        // not writable outside Kubernetes; the log line above says the same
+      }
+    }
     await server.fastify.close();
     process.exit(1);
   }

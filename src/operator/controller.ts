@@ -19,6 +19,7 @@ import type { Logger } from "pino";
 import { GROUP, VERSION } from "../api/common.js";
 import type { InferenceModel } from "../api/inference-model.js";
 import { TIER_LABEL } from "../api/labels.js";
+import { parseTerminationMessage } from "../api/server.js";
 import type { PodLoad, Recommendation } from "./autoscale.js";
 import { decideModel } from "./decide.js";
 import { eventRecorder } from "./events.js";
@@ -95,6 +96,8 @@ export class Controller {
   private readonly settling = new Set<string>();
   /** Base pods the scheduler could not place, by namespace/name. */
   private readonly unplacedPods = new Set<string>();
+  /** Pods whose server left a model failure (modelFailure), so only changes to that reconcile. */
+  private readonly failingPods = new Set<string>();
   /** The generation of each BurstPool last seen, to tell spec changes from status writes. */
   private readonly poolGenerations = new Map<string, number>();
   private loadTimer: NodeJS.Timeout | undefined;
@@ -256,17 +259,23 @@ export class Controller {
   }
 
   /**
-   * A pod's change matters to its model only when the scheduler starts or stops failing to place it
-   * (readiness comes from the Deployments): every other pod event would be a reconcile that finds nothing
-   * to do. Burst pods matter to the pools.
+   * A pod's change matters to its model only when the scheduler starts or stops failing to place it, or
+   * its server starts or stops reporting a model failure (readiness comes from the Deployments): every
+   * other pod event would be a reconcile that finds nothing to do. Burst pods matter to the pools.
    */
   private onPod = (pod: V1Pod, verb: "add" | "update" | "delete") => {
     const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
-    const stuck =
-      verb !== "delete" && !pod.metadata?.deletionTimestamp && unplaced([pod], "base") !== undefined;
-    if (stuck !== this.unplacedPods.has(key)) {
-      if (stuck) this.unplacedPods.add(key);
-      else this.unplacedPods.delete(key);
+    const live = verb !== "delete" && !pod.metadata?.deletionTimestamp;
+    const stuck = live && unplaced([pod], "base") !== undefined;
+    const failing = live && modelFailure([pod]) !== undefined;
+    if (stuck !== this.unplacedPods.has(key) || failing !== this.failingPods.has(key)) {
+      for (const [set, on] of [
+        [this.unplacedPods, stuck],
+        [this.failingPods, failing],
+      ] as const) {
+        if (on) set.add(key);
+        else set.delete(key);
+      }
       this.enqueueOwned(pod);
     }
     if (pod.metadata?.labels?.[TIER_LABEL] === "burst") this.poolController?.nudge();
@@ -429,6 +438,7 @@ export class Controller {
           base: observeDeployment(base),
           burst: observeDeployment(burst),
           unplacedBase: unplaced(this.podsOf(namespace, name), "base"),
+          modelFailure: modelFailure(this.podsOf(namespace, name)),
         },
         current: { base: base?.spec?.replicas, burst: burst?.spec?.replicas },
         cached: (obj) => this.cached(obj),
@@ -502,6 +512,23 @@ export class Controller {
 
 function isReady(p: V1Pod): boolean {
   return p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+}
+
+/**
+ * Why the model's server could not load it, from the termination message a server container left
+ * (src/api/server.ts): the newest failure among pods that are not ready.
+ */
+export function modelFailure(pods: V1Pod[]): { reason: string; message: string } | undefined {
+  for (const p of pods) {
+    if (isReady(p) || p.metadata?.deletionTimestamp) continue;
+    for (const c of p.status?.containerStatuses ?? []) {
+      const t = c.state?.terminated ?? c.lastState?.terminated;
+      const failure = parseTerminationMessage(t?.message);
+      if (failure)
+        return { reason: failure.reason, message: `pod ${p.metadata?.name ?? ""}: ${failure.message}` };
+    }
+  }
+  return undefined;
 }
 
 /** Pods of a tier the scheduler could not place, with its message (e.g. "Insufficient cpu"). */

@@ -21,6 +21,8 @@ export interface ObservedDeployment {
 export type Observed = Partial<Record<Tier, ObservedDeployment>> & {
   /** Base pods the scheduler could not place, with its own message: the base is full. */
   unplacedBase?: { count: number; message: string } | undefined;
+  /** Why a server could not load the model (its termination message), e.g. ModelChecksumMismatch. */
+  modelFailure?: { reason: string; message: string } | undefined;
 };
 
 /** What the autoscaler decided, beyond the scale itself. */
@@ -61,6 +63,10 @@ const READY_CHECKS: Check[] = [
     const want = Math.max(1, scale.base);
     if (ready >= want) return { failed: false };
     const full = observed.unplacedBase;
+    if (observed.modelFailure) {
+      const f = observed.modelFailure;
+      return { failed: true, reason: f.reason, message: `${ready}/${want} replicas ready; ${f.message}` };
+    }
     return full
       ? {
           failed: true,

@@ -25,6 +25,24 @@ describe("status", () => {
       reason: "ProgressDeadlineExceeded",
     },
     {
+      name: "a server that could not load the model",
+      observed: {
+        base: dep(1, 0),
+        modelFailure: { reason: "ModelChecksumMismatch", message: "pod m-1: checksum mismatch" },
+      },
+      ready: "False",
+      reason: "ModelChecksumMismatch",
+    },
+    {
+      name: "a stale model failure once enough replicas are ready",
+      observed: {
+        base: dep(2, 2),
+        modelFailure: { reason: "ModelChecksumMismatch", message: "pod m-1: checksum mismatch" },
+      },
+      ready: "True",
+      reason: "Serving",
+    },
+    {
       name: "all base replicas ready",
       observed: { base: dep(2, 2), burst: dep(0, 0) },
       ready: "True",
