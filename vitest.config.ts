@@ -32,6 +32,13 @@ export default defineConfig({
         globalSetup: ["tests/localstack/global-setup.ts", "tests/cluster/global-setup.ts"],
         fileParallelism: false,
       }),
+      // The local cluster's real node: the chart's operator and model servers in real containers.
+      tier("e2e", {
+        globalSetup: ["tests/localstack/global-setup.ts", "tests/cluster/global-setup.ts"],
+        fileParallelism: false,
+        testTimeout: 240_000,
+        hookTimeout: 300_000,
+      }),
       tier("cloud"),
       tier("load", { fileParallelism: false, testTimeout: 300_000 }),
     ],

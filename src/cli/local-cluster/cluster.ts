@@ -243,6 +243,12 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
   const cluster = describe(stateDir);
   if (await isRunning(stateDir)) {
     log(`already running (kubeconfig ${cluster.kubeconfig})`);
+    // A rebuilt image (`npm run image`) reaches the running node here; unchanged ones cost nothing.
+    if (realNode.isUp(stateDir)) {
+      const images = [realNode.PAUSE_IMAGE, ...(opts.images ?? [inferenceImage()])];
+      const imported = realNode.importImages(stateDir, images);
+      if (imported.length) log(`imported ${imported.join(", ")} into the real node`);
+    }
     return cluster;
   }
   if (existsSync(stateDir)) {
