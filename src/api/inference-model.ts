@@ -182,7 +182,9 @@ export const InferenceModelStatus = Type.Object({
     }),
   ),
   endpoint: Type.Optional(Type.String()),
-  modelDigest: Type.Optional(Type.String()),
+  modelDigest: Type.Optional(
+    Type.String({ description: "sha256 of the model file, as the servers report having loaded it." }),
+  ),
 });
 
 export type InferenceModelSpec = Static<typeof InferenceModelSpec>;

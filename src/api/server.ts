@@ -40,6 +40,8 @@ export const SERVER_METRICS = {
   slotsTotal: "spillway_inference_slots_total",
   queueDepth: "spillway_inference_queue_depth",
   generatedTokens: "spillway_inference_generated_tokens_total",
+  /** 1 once the model is loaded, labelled with the sha256 of the file the server loaded. */
+  modelInfo: "spillway_inference_model_info",
 } as const;
 
 /**

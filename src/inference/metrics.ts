@@ -56,6 +56,12 @@ export function createMetrics() {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
       registers: [registry],
     }),
+    modelInfo: new Gauge({
+      name: SERVER_METRICS.modelInfo,
+      help: "1 once the model is loaded; its sha256 as a label",
+      labelNames: ["sha256"] as const,
+      registers: [registry],
+    }),
     modelLoadSeconds: new Gauge({
       name: "spillway_inference_model_load_seconds",
       help: "Time to fetch, load and warm the model",

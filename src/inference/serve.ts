@@ -78,6 +78,7 @@ export async function createServer(config: Config): Promise<Server> {
       if (runtime.phase === "loading") runtime.phase = "ready";
       const seconds = (performance.now() - started) / 1000;
       metrics.modelLoadSeconds.set(seconds);
+      if (resolved.sha256) metrics.modelInfo.set({ sha256: resolved.sha256 }, 1);
       log.info(
         { model: runtime.modelId, seconds: Number(seconds.toFixed(3)), threads: engine.threads },
         "model ready",

@@ -18,6 +18,8 @@ export interface PodLoad {
   queueDepth: number;
   /** Generated tokens per second since the previous sample (0 on the first). */
   tokensPerSecond: number;
+  /** The sha256 of the model file the server loaded, when it reports one. */
+  digest?: string | undefined;
 }
 
 export interface Recommendation {

@@ -91,6 +91,11 @@ export class Controller {
   private poolController: PoolController | undefined;
   /** The latest load sample and recent recommendations of each model, by namespace/name. */
   private readonly load = new Map<string, PodLoad[]>();
+  /** The sha256 each ready pod's server reports having loaded, and how often one did not say. */
+  private readonly podDigests = new Map<string, string>();
+  private readonly digestTries = new Map<string, number>();
+  /** Per model: the digest its ready pods agree on (status.modelDigest). */
+  private readonly digests = new Map<string, string>();
   private readonly history = new Map<string, Recommendation[]>();
   /** Models whose scale waits on a stabilization window: reconciled every load round until it settles. */
   private readonly settling = new Set<string>();
@@ -327,8 +332,9 @@ export class Controller {
   }
 
   /**
-   * Reads the load of every model that autoscales from its ready pods, and reconciles the models whose
-   * load changed. One round at a time: a slow round delays the next rather than piling up.
+   * Reads the load of every model that autoscales from its ready pods (and, once per pod, which model file
+   * each server loaded: status.modelDigest), and reconciles the models whose load or digest changed. One
+   * round at a time: a slow round delays the next rather than piling up.
    */
   private async sampleLoad(): Promise<void> {
     if (this.sampling || !this.running) return;
@@ -345,26 +351,58 @@ export class Controller {
         list.push({ namespace, name, ip: p.status.podIP });
         ready.set(key, list);
       }
-      const targets: { key: string; pods: { namespace: string; name: string; ip: string }[] }[] = [];
+      type Target = {
+        key: string;
+        autoscales: boolean;
+        pods: { namespace: string; name: string; ip: string }[];
+      };
+      const targets: Target[] = [];
+      const podKey = (p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`;
       for (const cache of this.models)
         for (const m of cache.list()) {
-          if (!m.spec.autoscaling || m.metadata.deletionTimestamp) continue;
+          if (m.metadata.deletionTimestamp) continue;
           const key = `${m.metadata.namespace}/${m.metadata.name}`;
-          targets.push({ key, pods: ready.get(key) ?? [] });
+          const all = ready.get(key) ?? [];
+          if (m.spec.autoscaling) targets.push({ key, autoscales: true, pods: all });
+          else {
+            // Without autoscaling a pod is read only until it has said which model file it loaded.
+            const unknown = all.filter(
+              (p) => !this.podDigests.has(podKey(p)) && (this.digestTries.get(podKey(p)) ?? 0) < DIGEST_TRIES,
+            );
+            if (unknown.length) targets.push({ key, autoscales: false, pods: unknown });
+          }
         }
       const pods = targets.flatMap((t) => t.pods);
       const all = await this.o.scraper.scrapeAll(pods);
-      this.o.scraper.forget(new Set(pods.map((p) => `${p.namespace}/${p.name}`)));
+      const live = new Set([...ready.values()].flat().map(podKey));
+      this.o.scraper.forget(live);
       let i = 0;
       for (const t of targets) {
         const sample = all.slice(i, i + t.pods.length);
+        t.pods.forEach((p, j) => {
+          const digest = sample[j]?.digest;
+          if (digest) this.podDigests.set(podKey(p), digest);
+          else this.digestTries.set(podKey(p), (this.digestTries.get(podKey(p)) ?? 0) + 1);
+        });
         i += t.pods.length;
+        if (!t.autoscales) continue;
         const before = this.load.get(t.key);
         this.load.set(t.key, sample);
         if (!sameLoad(before, sample) || this.settling.has(t.key)) this.queue.add(t.key);
       }
-      const sampled = new Set(targets.map((t) => t.key));
+      const sampled = new Set(targets.filter((t) => t.autoscales).map((t) => t.key));
       for (const key of this.load.keys()) if (!sampled.has(key)) this.load.delete(key);
+      for (const map of [this.podDigests, this.digestTries])
+        for (const key of map.keys()) if (!live.has(key)) map.delete(key);
+      // A model's digest is the one its ready pods agree on; mid-rollout, old and new disagree: keep it.
+      for (const [key, list] of ready) {
+        const seen = new Set(list.flatMap((p) => this.podDigests.get(podKey(p)) ?? []));
+        const [digest] = seen;
+        if (seen.size === 1 && digest && this.digests.get(key) !== digest) {
+          this.digests.set(key, digest);
+          this.queue.add(key);
+        }
+      }
     } finally {
       this.sampling = false;
     }
@@ -424,6 +462,7 @@ export class Controller {
     // Gone or going: owner references let the garbage collector remove what we made.
     if (!model || model.metadata.deletionTimestamp) {
       this.load.delete(key);
+      this.digests.delete(key);
       this.history.delete(key);
       this.settling.delete(key);
       return;
@@ -439,6 +478,7 @@ export class Controller {
           burst: observeDeployment(burst),
           unplacedBase: unplaced(this.podsOf(namespace, name), "base"),
           modelFailure: modelFailure(this.podsOf(namespace, name)),
+          modelDigest: this.digests.get(key),
         },
         current: { base: base?.spec?.replicas, burst: burst?.spec?.replicas },
         cached: (obj) => this.cached(obj),
@@ -509,6 +549,9 @@ export class Controller {
       );
   }
 }
+
+/** Reads of a pod that does not report a model digest before it is left alone (simulated pods never do). */
+const DIGEST_TRIES = 3;
 
 function isReady(p: V1Pod): boolean {
   return p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;

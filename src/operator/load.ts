@@ -56,6 +56,7 @@ export class MetricsScraper {
         busySlots: sumOf(samples, SERVER_METRICS.slotsBusy),
         queueDepth: sumOf(samples, SERVER_METRICS.queueDepth),
         tokensPerSecond: prev && seconds > 0 ? Math.max(0, tokens - prev.tokens) / seconds : 0,
+        digest: samples.find((s) => s.name === SERVER_METRICS.modelInfo && s.value === 1)?.labels.sha256,
       };
     } catch {
       return { pod: pod.name, readable: false, busySlots: 0, queueDepth: 0, tokensPerSecond: 0 };

@@ -23,6 +23,8 @@ export type Observed = Partial<Record<Tier, ObservedDeployment>> & {
   unplacedBase?: { count: number; message: string } | undefined;
   /** Why a server could not load the model (its termination message), e.g. ModelChecksumMismatch. */
   modelFailure?: { reason: string; message: string } | undefined;
+  /** The sha256 the model's servers report having loaded (their /metrics), never the spec's. */
+  modelDigest?: string | undefined;
 };
 
 /** What the autoscaler decided, beyond the scale itself. */
@@ -170,6 +172,6 @@ export function computeStatus(
       ? { autoscaling: { desiredReplicas: notes.replicas, unreadablePods: notes.unreadablePods } }
       : {}),
     endpoint: endpoint(model),
-    ...(model.spec.model.sha256 ? { modelDigest: `sha256:${model.spec.model.sha256}` } : {}),
+    ...(observed.modelDigest ? { modelDigest: `sha256:${observed.modelDigest}` } : {}),
   };
 }

@@ -204,7 +204,13 @@ describe("an InferenceModel on the real node", () => {
     }
     const im = await kubectl.json<Im>(["get", "im", "chat", "-n", ns]);
     expect(im.status?.observedGeneration).toBe(im.metadata.generation);
-    expect(im.status?.modelDigest).toBe(`sha256:${model.sha256}`);
+    // The digest in status is what the servers report having loaded (their /metrics), not the spec's.
+    const digest = await waitFor(
+      "status.modelDigest",
+      async () => (await kubectl.json<Im>(["get", "im", "chat", "-n", ns])).status?.modelDigest,
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    expect(digest).toBe(`sha256:${model.sha256}`);
     const ip = await kubectl(["get", "svc", "chat", "-n", ns, "-o", "jsonpath={.spec.clusterIP}"]);
     expect(ip).toMatch(/^198\.19\./);
     serviceUrl = `http://${ip}:8080/v1`;
@@ -360,6 +366,7 @@ describe("an InferenceModel on the real node", () => {
       ),
     );
     expect(cond.status).toBe("False");
+    expect((await kubectl.json<Im>(["get", "im", "bad", "-n", ns])).status?.modelDigest).toBeUndefined();
     expect(cond.message).toContain(`expected sha256 ${"0".repeat(64)}, got ${model.sha256}`);
     const [p] = await modelPods("bad");
     if (!p) throw new Error("no pod");

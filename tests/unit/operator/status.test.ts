@@ -53,13 +53,16 @@ describe("status", () => {
     expect(cond(s, "Ready")).toMatchObject({ status: ready, reason, observedGeneration: 1 });
   });
 
-  it("reports replicas per tier, the endpoint and the model digest", () => {
+  it("reports replicas per tier, the endpoint and the digest the servers report (not the spec's)", () => {
     const s = computeStatus(
-      inferenceModel("m", withSha("b".repeat(64))),
-      { base: dep(2, 1), burst: dep(1, 1) },
+      inferenceModel("m", withSha("a".repeat(64))),
+      { base: dep(2, 1), burst: dep(1, 1), modelDigest: "b".repeat(64) },
       { base: 2, burst: 1 },
       T0,
     );
+    expect(
+      computeStatus(inferenceModel("m", withSha("a".repeat(64))), {}, { base: 1, burst: 0 }, T0).modelDigest,
+    ).toBeUndefined();
     expect(s.replicas).toEqual({
       base: { desired: 2, ready: 1, summary: "1/2" },
       burst: { desired: 1, ready: 1, summary: "1/1" },
