@@ -254,7 +254,12 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
   if (existsSync(stateDir)) {
     // Left by a run that was killed before `cluster down`: its etcd data and pids would mislead us.
     log(`removing stale state in ${stateDir} from a run that was not stopped`);
-    await down({ stateDir, log });
+    await down({
+      stateDir,
+      log: (l) => {
+        log(`cleaned leftover: ${l}`);
+      },
+    });
   } else if (realNode.preflight() === undefined) {
     // A crash during `cluster down` can leave the node's mounts, bridge or rules without a state dir.
     for (const line of await realNode.cleanUp(stateDir)) log(`cleaned leftover: ${line}`);
@@ -372,7 +377,12 @@ async function startRealNode(
  * failed start, so the cause stays readable.
  */
 export async function down(
-  opts: { stateDir?: string; keepLogs?: boolean; log?: (line: string) => void } = {},
+  opts: {
+    stateDir?: string;
+    keepLogs?: boolean;
+    /** One line per real-node leftover removed (mounts, bridge, rules, processes). */
+    log?: (line: string) => void;
+  } = {},
 ): Promise<void> {
   const stateDir = opts.stateDir ?? defaultStateDir();
   // Processes started beside the cluster (a pid file in its state dir, like the demo's operator) go
@@ -385,8 +395,7 @@ export async function down(
     : [];
   for (const name of beside) await stopProcess(stateDir, name);
   if (realNode.preflight() === undefined) {
-    const cleaned = await realNode.cleanUp(stateDir);
-    if (opts.log && cleaned.length) opts.log(`real node: removed ${cleaned.join(", ")}`);
+    for (const line of await realNode.cleanUp(stateDir)) opts.log?.(line);
   }
   for (const name of [...COMPONENTS].reverse()) await stopProcess(stateDir, name);
   if (!existsSync(stateDir)) return;
