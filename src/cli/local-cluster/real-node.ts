@@ -15,7 +15,7 @@ import { PROVIDER_LABEL, TIER_LABEL } from "../../api/labels.js";
 import { UserError } from "../lib/errors.js";
 import { httpStatus } from "../lib/http.js";
 import { repoRoot, runDir, tool } from "../lib/paths.js";
-import { isAlive, startDetached, stopProcess, waitUntil, type Supervised } from "../lib/process.js";
+import { isAlive, readPid, startDetached, stopProcess, waitUntil, type Supervised } from "../lib/process.js";
 import { NETWORK, setUp as setUpNetwork, tearDown as tearDownNetwork } from "./network.js";
 import { REAL_NODE_NAME, kubeconfig, type Pki } from "./pki.js";
 
@@ -330,6 +330,8 @@ function removeCgroups(): number {
   return killed;
 }
 
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
 /** Processes whose command line names one of our paths (containerd shims, a kubelet left by a crash). */
 function ourProcesses(paths: string[]): number[] {
   const pids: number[] = [];
@@ -361,14 +363,12 @@ export async function cleanUp(stateDir: string): Promise<string[]> {
   const p = nodePaths(stateDir);
   const found: string[] = [];
   for (const name of NODE_COMPONENTS) {
-    const pidPath = join(stateDir, "pids", `${name}.pid`);
-    if (existsSync(pidPath)) {
-      await stopProcess(stateDir, name, 5_000);
-      found.push(`process ${name}`);
-    }
+    const pid = readPid(stateDir, name);
+    if (pid !== undefined && isAlive(pid)) found.push(`process ${name}`);
+    await stopProcess(stateDir, name, 5_000);
   }
   const killedPods = removeCgroups();
-  if (killedPods) found.push(`${killedPods} pod processes`);
+  if (killedPods) found.push(plural(killedPods, "pod process", "pod processes"));
   const stray = ourProcesses([p.dir, p.containerdRoot]);
   for (const pid of stray) {
     try {
@@ -378,7 +378,7 @@ export async function cleanUp(stateDir: string): Promise<string[]> {
     }
   }
   for (let i = 0; i < 50 && stray.some(isAlive); i++) await sleep(100);
-  if (stray.length) found.push(`${stray.length} processes using ${p.dir}`);
+  if (stray.length) found.push(`${plural(stray.length, "process", "processes")} using ${p.dir}`);
   const mounts = mountsUnder([p.dir, p.containerdRoot]);
   for (const m of mounts) {
     try {
@@ -387,9 +387,10 @@ export async function cleanUp(stateDir: string): Promise<string[]> {
       run("umount", ["-l", m]);
     }
   }
-  if (mounts.length) found.push(`${mounts.length} mounts`);
+  if (mounts.length) found.push(plural(mounts.length, "mount", "mounts"));
   const kubeChains = removeKubeChains();
-  if (kubeChains) found.push(`${kubeChains} kubelet and kube-proxy iptables chains`);
+  if (kubeChains)
+    found.push(`${plural(kubeChains, "iptables chain", "iptables chains")} of the kubelet and kube-proxy`);
   try {
     found.push(...tearDownNetwork());
   } catch (err) {
