@@ -3,11 +3,13 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Storage } from "@google-cloud/storage";
 import OpenAI from "openai";
 import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { tool } from "../../src/cli/lib/paths.js";
 import { defaultStateDir } from "../../src/cli/local-cluster/cluster.js";
+import { NETWORK, POD_REACHABLE_PORTS } from "../../src/cli/local-cluster/network.js";
 import { NODE_NAME, nodePaths } from "../../src/cli/local-cluster/real-node.js";
 import { POD_AWS_ENV, publishSampleModel, type SampleModel } from "../../scripts/sample-model.js";
 import { writeModel, type ModelShape } from "../fixtures/gguf.js";
@@ -75,7 +77,11 @@ interface Im {
 const readyCondition = async (name: string) =>
   (await kubectl.json<Im>(["get", "im", name, "-n", ns])).status?.conditions?.find((c) => c.type === "Ready");
 
-function inferenceModel(name: string, model: SampleModel, opts: { sha256?: string; replicas?: number } = {}) {
+function inferenceModel(
+  name: string,
+  model: SampleModel,
+  opts: { sha256?: string; replicas?: number; env?: { name: string; value: string }[] } = {},
+) {
   return {
     apiVersion: "spillway.dev/v1alpha1",
     kind: "InferenceModel",
@@ -87,7 +93,7 @@ function inferenceModel(name: string, model: SampleModel, opts: { sha256?: strin
         threads: 1,
         apiKeySecretRef: { name: "chat-key", key: "key" },
         resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "1Gi" } },
-        env: POD_AWS_ENV,
+        env: opts.env ?? POD_AWS_ENV,
       },
       replicas: { base: { min: opts.replicas ?? 1, max: opts.replicas ?? 1 } },
     },
@@ -351,6 +357,32 @@ describe("an InferenceModel on the real node", () => {
         { timeoutMs: 120_000, intervalMs: 500 },
       ),
     );
+  });
+
+  it("fetches a model from the GCS emulator the same way", async () => {
+    const bucket = uniqueName("models");
+    const gcs = new Storage({ apiEndpoint: inject("gcsEndpoint"), projectId: "spillway" });
+    await gcs.bucket(bucket).create();
+    await gcs.bucket(bucket).file("model.gguf").save(e2eModel(), { resumable: false });
+    const env = [
+      {
+        name: "STORAGE_EMULATOR_HOST",
+        value: `http://${NETWORK.gateway}:${POD_REACHABLE_PORTS.gcsEmulator}`,
+      },
+    ];
+    await kubectl(
+      ["apply", "-f", "-"],
+      stringify(inferenceModel("from-gcs", { ...model, uri: `gs://${bucket}/model.gguf` }, { env })),
+    );
+    await timed("model from GCS Ready", () =>
+      waitFor("from-gcs Ready", async () => (await readyCondition("from-gcs"))?.status === "True", {
+        timeoutMs: 120_000,
+        intervalMs: 500,
+      }),
+    );
+    const [p] = await modelPods("from-gcs");
+    expect(await kubectl(["logs", p?.metadata.name ?? "", "-n", ns])).toContain("model downloaded");
+    await kubectl(["delete", "im", "from-gcs", "-n", ns]);
   });
 
   it("a wrong sha256: the pod never turns Ready, the status names the checksum, the cache keeps nothing", async () => {
