@@ -99,7 +99,14 @@ export function parseOperatorConfig(raw: unknown, source = "config"): OperatorCo
 
 export function loadOperatorConfig(path: string | undefined): OperatorConfig {
   if (!path) return parseOperatorConfig({});
-  return parseOperatorConfig(parse(readFileSync(path, "utf8")), path);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "error";
+    throw new Error(`${path}: cannot read the config file (${code})`, { cause: err });
+  }
+  return parseOperatorConfig(parse(text), path);
 }
 
 /** The part of the config the planner reads. */

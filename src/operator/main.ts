@@ -134,5 +134,9 @@ export async function runOperator(argv: string[]): Promise<void> {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await runOperator(process.argv.slice(2));
+  // What fails before the operator starts is its invocation or its config: one line, exit 3.
+  await runOperator(process.argv.slice(2)).catch((err: unknown) => {
+    process.stderr.write(`spillway operator: ${(err as Error).message}\n`);
+    process.exit(3);
+  });
 }

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { repoRoot } from "../../../src/cli/lib/paths.js";
-import { LOG_LEVELS, parseOperatorConfig } from "../../../src/operator/config.js";
+import { LOG_LEVELS, loadOperatorConfig, parseOperatorConfig } from "../../../src/operator/config.js";
 
 // The chart renders the operator's config file from values.yaml: its defaults and the operator's own must
 // be the same, or a chart install and `npm run operator` behave differently.
@@ -51,5 +51,11 @@ describe("operator config and the chart", () => {
   it("allows the same log levels in values.schema.json as the operator", () => {
     expect(schema.properties.operator.properties.logLevel.enum).toEqual([...LOG_LEVELS]);
     expect(() => parseOperatorConfig({ logLevel: "loud" })).toThrow(/logLevel/);
+  });
+
+  it("names a config file it cannot read", () => {
+    expect(() => loadOperatorConfig("/nonexistent/operator.yaml")).toThrow(
+      "/nonexistent/operator.yaml: cannot read the config file (ENOENT)",
+    );
   });
 });
