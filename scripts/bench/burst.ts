@@ -127,7 +127,8 @@ async function main() {
 
   const clusterWasUp = await cluster.isRunning();
   const emulatorsWereUp = await emulators.isRunning();
-  const bed = await cluster.up({ log });
+  // kwok only: the real node (and kube-proxy syncing every Service) would be noise in the numbers.
+  const bed = await cluster.up({ log, realNode: false });
   await emulators.up(log);
   const kubectl = kubectlFor(bed.kubeconfig);
   const endpoint = emulators.AWS_ENDPOINT;

@@ -246,8 +246,14 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
     // A rebuilt image (`npm run image`) reaches the running node here; unchanged ones cost nothing.
     if (realNode.isUp(stateDir)) {
       const images = [realNode.PAUSE_IMAGE, ...(opts.images ?? [inferenceImage()])];
-      const imported = realNode.importImages(stateDir, images);
-      if (imported.length) log(`imported ${imported.join(", ")} into the real node`);
+      try {
+        const imported = realNode.importImages(stateDir, images);
+        if (imported.length) log(`imported ${imported.join(", ")} into the real node`);
+      } catch (err) {
+        log(
+          `the real node keeps its images: ${(err as Error).message.split("\n")[0] ?? ""} (fix: npm run image)`,
+        );
+      }
     }
     return cluster;
   }
