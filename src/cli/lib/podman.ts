@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { UserError } from "./errors.js";
@@ -14,6 +14,12 @@ export const podmanEnv = { CONTAINERS_CONF: join(repoRoot, "images", "podman", "
 
 export function inferenceImage(version: string): string {
   return `localhost/spillway-inference:${version}`;
+}
+
+/** The image `npm run image` builds from this checkout (its package version). */
+export function currentInferenceImage(): string {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string };
+  return inferenceImage(pkg.version);
 }
 
 export async function imageExists(image: string): Promise<boolean> {

@@ -4,7 +4,8 @@ import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { httpStatus } from "../lib/http.js";
 import { kubectlFor } from "../lib/kubectl.js";
-import { repoRoot, runDir, tool } from "../lib/paths.js";
+import { currentInferenceImage } from "../lib/podman.js";
+import { runDir, tool } from "../lib/paths.js";
 import {
   assertPortsFree,
   isAlive,
@@ -245,7 +246,7 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
     log(`already running (kubeconfig ${cluster.kubeconfig})`);
     // A rebuilt image (`npm run image`) reaches the running node here; unchanged ones cost nothing.
     if (realNode.isUp(stateDir)) {
-      const images = [realNode.PAUSE_IMAGE, ...(opts.images ?? [inferenceImage()])];
+      const images = [realNode.PAUSE_IMAGE, ...(opts.images ?? [currentInferenceImage()])];
       try {
         const imported = realNode.importImages(stateDir, images);
         if (imported.length) log(`imported ${imported.join(", ")} into the real node`);
@@ -339,12 +340,6 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
   return cluster;
 }
 
-/** The image the operator runs model pods from by default, built by `npm run image`. */
-export function inferenceImage(): string {
-  const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string };
-  return `localhost/spillway-inference:${pkg.version}`;
-}
-
 /**
  * The real node is an addition: when this machine cannot run it, the kwok tiers still work, so the
  * cause is logged as one line with its fix and recorded for the tiers that need it.
@@ -363,7 +358,7 @@ async function startRealNode(
       server,
       pki,
       apiserverPort: PORTS.apiserver,
-      images: [realNode.PAUSE_IMAGE, ...(opts.images ?? [inferenceImage()])],
+      images: [realNode.PAUSE_IMAGE, ...(opts.images ?? [currentInferenceImage()])],
       timeoutMs: opts.timeoutMs ?? 90_000,
       kubectl,
       log,

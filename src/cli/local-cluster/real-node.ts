@@ -14,7 +14,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { PROVIDER_LABEL, TIER_LABEL } from "../../api/labels.js";
 import { UserError } from "../lib/errors.js";
 import { httpStatus } from "../lib/http.js";
-import { repoRoot, runDir, tool } from "../lib/paths.js";
+import { runDir, tool } from "../lib/paths.js";
+import { podmanEnv } from "../lib/podman.js";
 import { isAlive, readPid, startDetached, stopProcess, waitUntil, type Supervised } from "../lib/process.js";
 import { NETWORK, setUp as setUpNetwork, tearDown as tearDownNetwork } from "./network.js";
 import { REAL_NODE_NAME, kubeconfig, type Pki } from "./pki.js";
@@ -433,16 +434,20 @@ function removeKubeChains(): number {
   return chains;
 }
 
+const PODMAN_ENV = { ...process.env, ...podmanEnv };
+
 /** Podman's image ID, or undefined when podman does not have it. */
 function podmanImageId(image: string): string | undefined {
   try {
-    return run("podman", ["image", "inspect", "--format", "{{.Id}}", image]).trim();
+    return execFileSync("podman", ["image", "inspect", "--format", "{{.Id}}", image], {
+      encoding: "utf8",
+      env: PODMAN_ENV,
+      stdio: ["ignore", "pipe", "pipe"],
+    }).trim();
   } catch {
     return undefined;
   }
 }
-
-const PODMAN_ENV = { ...process.env, CONTAINERS_CONF: join(repoRoot, "images/podman/containers.conf") };
 
 /**
  * Copies images from podman's store into containerd's (no registry here). An image whose podman ID was
@@ -454,11 +459,8 @@ export function importImages(stateDir: string, images: string[]): string[] {
   mkdirSync(stamps, { recursive: true });
   const imported: string[] = [];
   for (const image of images) {
-    const id = execFileSync("podman", ["image", "inspect", "--format", "{{.Id}}", image], {
-      encoding: "utf8",
-      env: PODMAN_ENV,
-      stdio: ["ignore", "pipe", "pipe"],
-    }).trim();
+    const id = podmanImageId(image);
+    if (!id) throw new UserError(`image ${image} is not built`, "run `npm run image`", 3);
     const stamp = join(stamps, image.replace(/[^A-Za-z0-9_.-]/g, "_"));
     if (existsSync(stamp) && readFileSync(stamp, "utf8") === id) continue;
     const archive = join(p.dir, "image.tar");
