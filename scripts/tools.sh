@@ -190,6 +190,27 @@ cloud_provider() {
 }
 tool_aws-provider() { cloud_provider aws "$AWS_PROVIDER_MODULE_VERSION"; }
 
+# llama.cpp's own server, the reference `npm run bench:inference` compares against: built from the
+# llama.cpp source node-llama-cpp's npm package carries (its gitRelease.bundle), so both run the same
+# llama.cpp. Opt-in (`npm run tools -- llama-server`), never part of ALL_TOOLS: ~10-20 min on 2 cores.
+tool_llama-server() {
+  local pkg="$ROOT/node_modules/node-llama-cpp" stage="$TOOLS/stage/llama-server"
+  [[ -f "$pkg/llama/gitRelease.bundle" ]] || die "node-llama-cpp's llama.cpp source is missing" "run \`npm ci\` first"
+  local v; v="node-llama-cpp-$(node -p "require('$pkg/package.json').version")-$(git bundle list-heads "$pkg/llama/gitRelease.bundle" | cut -c1-12)"
+  stamp_ok llama-server "$v" && [[ -x "$BIN/llama-server" ]] && return 0
+  command -v cmake >/dev/null && command -v g++ >/dev/null || die "cmake and g++ are needed to build llama-server" "apt-get install cmake g++"
+  local src="$CACHE/llama.cpp/$v"
+  step "clone the bundled llama.cpp source"
+  [[ -d "$src/.git" ]] || { rm -rf "$src"; run git clone --quiet "$pkg/llama/gitRelease.bundle" "$src"; }
+  step "cmake configure (Release, this CPU, static, no curl)"
+  run cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON \
+    -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON
+  step "cmake build llama-server (10-20 min on 2 cores)"
+  run cmake --build "$src/build" --target llama-server -j "$(nproc)"
+  rm -rf "$stage"; mkdir -p "$stage"; cp "$src/build/bin/llama-server" "$stage/"
+  promote llama-server "$v" "$stage" "llama-server --version"
+}
+
 tool_tofu() {
   local v="$OPENTOFU_VERSION" stage="$TOOLS/stage/tofu"
   stamp_ok tofu "$v" && [[ -x "$BIN/tofu" ]] && return 0
@@ -225,7 +246,7 @@ main() {
   local tools=("$@"); ((${#tools[@]})) || tools=("${ALL_TOOLS[@]}")
   local total_start=$SECONDS
   for t in "${tools[@]}"; do
-    declare -F "tool_$t" >/dev/null || die "unknown tool '$t'" "one of: ${ALL_TOOLS[*]} localstack aws-provider"
+    declare -F "tool_$t" >/dev/null || die "unknown tool '$t'" "one of: ${ALL_TOOLS[*]} localstack aws-provider llama-server"
     CURRENT_TOOL="$t"; : >"$TOOLS/logs/$t.log"
     local start=$SECONDS before=""
     [[ -f "$TOOLS/stamps/$t" ]] && before="$(cat "$TOOLS/stamps/$t")"

@@ -1,10 +1,12 @@
 /**
  * npm run bench:inference [-- --runs 3 --tokens 64 --model FILE]
  *
- * Measures the inference server against in-process node-llama-cpp generation with the same settings
- * (the limit through this engine), on the smollm2-135m-shape fixture: aggregate tokens/s and TTFT p50/p95
- * at concurrency 1, 2, 4, 8, each as a ratio to the baseline; medians over --runs runs, server and
- * baseline alternating so drift hits both. Also: llama.cpp thread counts in-process, and /health
+ * Measures the inference server against two baselines with the same settings, on the smollm2-135m-shape
+ * fixture: in-process node-llama-cpp generation (the limit through this engine) and llama.cpp's own
+ * `llama-server` on the same GGUF (what a user would run instead; `npm run tools -- llama-server` builds
+ * it from the llama.cpp source node-llama-cpp carries, and the column is left out when it is not built).
+ * Aggregate tokens/s and TTFT p50/p95 at concurrency 1, 2, 4, 8, each as a ratio to the baselines;
+ * medians over --runs runs, the three alternating so drift hits all of them. Also: llama.cpp thread counts in-process, and /health
  * requests/s with autocannon. Prints a markdown table for BENCHMARKS.md and JSON to --json FILE.
  */
 import { spawn } from "node:child_process";
@@ -34,6 +36,7 @@ const PARALLEL = Math.max(...LEVELS);
 const CONTEXT = 512;
 const PORT = 18_500 + Math.floor(Math.random() * 1000);
 const URL_BASE = `http://127.0.0.1:${PORT}`;
+const LLAMA_URL = `http://127.0.0.1:${PORT + 1}`;
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -51,17 +54,19 @@ interface Sample {
   ttft: number[];
 }
 
+// Each request's prompt is new (same length), so neither server answers from a cached prompt.
+let sent = 0;
 const prompt = (i: number) =>
-  `request ${i}: the model server spills the burst load onto spot nodes when the base is busy`;
+  `request ${i}-${(sent++ % 90) + 10}: the model server spills the burst load onto spot nodes when the base is busy`;
 
-/** c concurrent streaming completions against the server; aggregate tokens/s and client-side TTFT. */
-async function serverRound(c: number, maxTokens = TOKENS): Promise<Sample> {
+/** c concurrent streaming completions against an OpenAI-compatible server; tokens/s and client-side TTFT. */
+async function serverRound(c: number, maxTokens = TOKENS, base = URL_BASE): Promise<Sample> {
   const ttft: number[] = [];
   const started = performance.now();
   const counts = await Promise.all(
     Array.from({ length: c }, async (_, i) => {
       const t0 = performance.now();
-      const res = await fetch(`${URL_BASE}/v1/completions`, {
+      const res = await fetch(`${base}/v1/completions`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({
@@ -85,12 +90,18 @@ async function serverRound(c: number, maxTokens = TOKENS): Promise<Sample> {
         }
         buffer += decoder.decode(r.value, { stream: true });
       }
+      let chunks = 0;
       for (const line of buffer.split("\n\n")) {
         if (!line.startsWith("data: {")) continue;
-        const usage = (JSON.parse(line.slice(6)) as { usage?: { completion_tokens: number } | null }).usage;
-        if (usage) tokens = usage.completion_tokens;
+        const event = JSON.parse(line.slice(6)) as {
+          usage?: { completion_tokens: number } | null;
+          choices?: { text?: string }[];
+        };
+        if (event.usage) tokens = event.usage.completion_tokens;
+        if (event.choices?.[0]?.text) chunks++;
       }
-      return tokens;
+      // Both servers send usage when asked; one text event per token is the fallback.
+      return tokens || chunks;
     }),
   );
   const seconds = (performance.now() - started) / 1000;
@@ -158,6 +169,37 @@ async function startServer(modelPath: string, threads: number) {
   throw new Error("server did not become ready");
 }
 
+/** llama.cpp's server with the same slots and context, or undefined when it is not built. */
+async function startLlamaServer(modelPath: string) {
+  const bin = join(repoRoot, ".tools", "bin", "llama-server");
+  if (!existsSync(bin)) {
+    log("llama-server is not built (`npm run tools -- llama-server`): its columns are left out");
+    return undefined;
+  }
+  const child = spawn(
+    bin,
+    ["-m", modelPath, "-c", String(CONTEXT * PARALLEL), "-np", String(PARALLEL)].concat([
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(PORT + 1),
+      "--no-webui",
+      "--log-disable",
+    ]),
+    { stdio: ["ignore", "ignore", "inherit"] },
+  );
+  for (let i = 0; i < 600; i++) {
+    const ok = await fetch(`${LLAMA_URL}/health`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok) return child;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  child.kill("SIGKILL");
+  throw new Error("llama-server did not become ready");
+}
+
 async function main() {
   const modelPath = args.model ?? join(tmpdir(), "spillway-fixtures", "smollm2-135m-shape-42.gguf");
   if (!existsSync(modelPath)) {
@@ -199,33 +241,42 @@ async function main() {
 
   // 2. Server vs in-process, alternating.
   const server = await startServer(modelPath, 0);
+  const llamaServer = await startLlamaServer(modelPath);
   const context = await model.createContext({
     contextSize: CONTEXT * PARALLEL,
     sequences: PARALLEL,
     threads,
   });
   if (followBatch) threadsFollowBatch(context);
-  const results: Record<number, { server: Sample[]; base: Sample[] }> = {};
+  const results: Record<number, { server: Sample[]; base: Sample[]; llama: Sample[] }> = {};
   try {
     await serverRound(1); // warm the HTTP path
+    if (llamaServer) await serverRound(1, TOKENS, LLAMA_URL);
     for (let r = 0; r < RUNS; r++) {
       for (const c of LEVELS) {
-        results[c] ??= { server: [], base: [] };
+        results[c] ??= { server: [], base: [], llama: [] };
         results[c].server.push(await serverRound(c));
         results[c].base.push(await baselineRound(model, context, c));
+        if (llamaServer) results[c].llama.push(await serverRound(c, TOKENS, LLAMA_URL));
         log(
-          `run ${r + 1}/${RUNS} c=${c}: server ${results[c].server.at(-1)!.tokensPerSecond.toFixed(1)} tok/s, in-process ${results[c].base.at(-1)!.tokensPerSecond.toFixed(1)} tok/s`,
+          `run ${r + 1}/${RUNS} c=${c}: server ${results[c].server.at(-1)!.tokensPerSecond.toFixed(1)} tok/s, in-process ${results[c].base.at(-1)!.tokensPerSecond.toFixed(1)} tok/s` +
+            (llamaServer
+              ? `, llama-server ${results[c].llama.at(-1)!.tokensPerSecond.toFixed(1)} tok/s`
+              : ""),
         );
       }
     }
     // 3. TTFT overhead: single requests one at a time, server and in-process interleaved.
     const ttftServer: number[] = [];
     const ttftBase: number[] = [];
+    const ttftLlama: number[] = [];
     for (let i = 0; i < 20; i++) {
       ttftServer.push(...(await serverRound(1, 4)).ttft);
       ttftBase.push(...(await baselineRound(model, context, 1, 4)).ttft);
+      if (llamaServer) ttftLlama.push(...(await serverRound(1, 4, LLAMA_URL)).ttft);
     }
     const ttftOverhead = { server: percentile(ttftServer, 50), base: percentile(ttftBase, 50) };
+    const ttftLlamaP50 = ttftLlama.length ? percentile(ttftLlama, 50) : undefined;
     log(
       `TTFT p50 single requests: server ${ttftOverhead.server.toFixed(1)} ms, in-process ${ttftOverhead.base.toFixed(1)} ms`,
     );
@@ -241,7 +292,10 @@ async function main() {
       const p95 = median(s.map((x) => percentile(x.ttft, 95)));
       const bp50 = median(b.map((x) => percentile(x.ttft, 50)));
       const bp95 = median(b.map((x) => percentile(x.ttft, 95)));
-      return { c, tps, btps, ratio: tps / btps, p50, p95, bp50, bp95, overhead: p50 - bp50 };
+      const l = results[c]!.llama;
+      const ltps = l.length ? median(l.map((x) => x.tokensPerSecond)) : undefined;
+      const lp50 = l.length ? median(l.map((x) => percentile(x.ttft, 50))) : undefined;
+      return { c, tps, btps, ratio: tps / btps, p50, p95, bp50, bp95, overhead: p50 - bp50, ltps, lp50 };
     });
     const one = rows.find((r) => r.c === 1);
     const four = rows.find((r) => r.c === 4);
@@ -256,6 +310,18 @@ async function main() {
           `| ${r.c} | ${r.tps.toFixed(1)} | ${r.btps.toFixed(1)} | ${r.ratio.toFixed(3)} | ${r.p50.toFixed(1)} / ${r.bp50.toFixed(1)} | ${r.p95.toFixed(1)} / ${r.bp95.toFixed(1)} | ${r.overhead.toFixed(1)} |`,
       ),
       "",
+      ...(llamaServer
+        ? [
+            "| concurrency | server tok/s | llama-server tok/s | ratio server ÷ llama-server | TTFT p50 server / llama-server (ms) |",
+            "| --- | --- | --- | --- | --- |",
+            ...rows.map(
+              (r) =>
+                `| ${r.c} | ${r.tps.toFixed(1)} | ${r.ltps?.toFixed(1) ?? "-"} | ${r.ltps ? (r.tps / r.ltps).toFixed(2) : "-"} | ${r.p50.toFixed(1)} / ${r.lp50?.toFixed(1) ?? "-"} |`,
+            ),
+            `TTFT p50 of 20 single requests (4 tokens each): server ${ttftOverhead.server.toFixed(1)} ms, llama-server ${ttftLlamaP50?.toFixed(1) ?? "-"} ms`,
+            "",
+          ]
+        : []),
       one && four ? `aggregate at 4 vs 1 (server): ${(four.tps / one.tps).toFixed(2)}x` : "",
       `TTFT p50 of 20 single requests (4 tokens each), interleaved: server ${ttftOverhead.server.toFixed(1)} ms, in-process ${ttftOverhead.base.toFixed(1)} ms, overhead ${(ttftOverhead.server - ttftOverhead.base).toFixed(1)} ms`,
       `/health: ${Math.round(health.requests.average)} requests/s (autocannon, 10 connections, 5 s; p99 latency ${health.latency.p99} ms)`,
@@ -272,6 +338,7 @@ async function main() {
       writeFileSync(args.json, JSON.stringify({ rows, threadRows, health: health.requests }, null, 2));
   } finally {
     server.kill("SIGTERM");
+    llamaServer?.kill("SIGTERM");
     await context.dispose();
     await model.dispose();
   }
