@@ -28,7 +28,10 @@ import { REAL_NODE_NAME, kubeconfig, type Pki } from "./pki.js";
  */
 
 export const NODE_NAME = REAL_NODE_NAME;
-/** Loopback ports, away from a real node's defaults (10250, 10248, 10256, 10249) on the same host. */
+/**
+ * Ports away from a real node's defaults (10250, 10248, 10256, 10249): the kubelet's on the bridge
+ * address, the rest on loopback.
+ */
 export const NODE_PORTS = {
   kubelet: 20250,
   kubeletHealthz: 20248,
