@@ -9,7 +9,7 @@
  * medians over --runs runs, the three alternating so drift hits all of them. Also: llama.cpp thread counts in-process, and /health
  * requests/s with autocannon. Prints a markdown table for BENCHMARKS.md and JSON to --json FILE.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -157,8 +157,13 @@ async function startServer(modelPath: string, threads: number) {
       .concat(["--threads", String(threads), "--log-level", "warn"]),
     { stdio: ["ignore", "inherit", "inherit"] },
   );
+  return await whenReady(child, `${URL_BASE}/ready`, "server");
+}
+
+/** Resolves with the child once `url` answers 200 (polled for up to 2 minutes); kills it otherwise. */
+async function whenReady(child: ChildProcess, url: string, what: string): Promise<ChildProcess> {
   for (let i = 0; i < 600; i++) {
-    const ok = await fetch(`${URL_BASE}/ready`).then(
+    const ok = await fetch(url).then(
       (r) => r.status === 200,
       () => false,
     );
@@ -166,7 +171,7 @@ async function startServer(modelPath: string, threads: number) {
     await new Promise((r) => setTimeout(r, 200));
   }
   child.kill("SIGKILL");
-  throw new Error("server did not become ready");
+  throw new Error(`${what} did not become ready`);
 }
 
 /** llama.cpp's server with the same slots and context, or undefined when it is not built. */
@@ -188,16 +193,7 @@ async function startLlamaServer(modelPath: string) {
     ]),
     { stdio: ["ignore", "ignore", "inherit"] },
   );
-  for (let i = 0; i < 600; i++) {
-    const ok = await fetch(`${LLAMA_URL}/health`).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (ok) return child;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  child.kill("SIGKILL");
-  throw new Error("llama-server did not become ready");
+  return await whenReady(child, `${LLAMA_URL}/health`, "llama-server");
 }
 
 async function main() {
