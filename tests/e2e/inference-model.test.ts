@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { tool } from "../../src/cli/lib/paths.js";
 import { defaultStateDir } from "../../src/cli/local-cluster/cluster.js";
 import { NETWORK, POD_REACHABLE_PORTS } from "../../src/cli/local-cluster/network.js";
-import { NODE_NAME, nodePaths } from "../../src/cli/local-cluster/real-node.js";
+import { NODE_NAME, nodePaths, unavailableReason } from "../../src/cli/local-cluster/real-node.js";
 import { POD_AWS_ENV, publishSampleModel, type SampleModel } from "../../scripts/sample-model.js";
 import { writeModel, type ModelShape } from "../fixtures/gguf.js";
 import { kubectlFor, uniqueName } from "../helpers/kube.js";
@@ -130,6 +130,10 @@ const timed = async <T>(step: string, f: () => Promise<T>): Promise<T> => {
 };
 
 beforeAll(async () => {
+  // The cluster may be up without its real node (it could not start, or SPILLWAY_REAL_NODE=0): say why
+  // at once rather than after every test's timeout.
+  const unavailable = unavailableReason(defaultStateDir());
+  if (unavailable) throw new Error(`the local cluster's real node is not running: ${unavailable}`);
   await kubectl(["create", "namespace", ns]);
   model = await publishSampleModel({ bucket: "spillway-e2e", key: `${ns}/model.gguf`, body: e2eModel() });
   await kubectl(
