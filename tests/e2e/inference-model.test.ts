@@ -74,8 +74,24 @@ interface Im {
     conditions?: { type: string; status: string; reason: string; message: string }[];
   };
 }
+type ReadyCondition = NonNullable<NonNullable<Im["status"]>["conditions"]>[number];
 const readyCondition = async (name: string) =>
   (await kubectl.json<Im>(["get", "im", name, "-n", ns])).status?.conditions?.find((c) => c.type === "Ready");
+/** Polls a model's Ready condition until `want` holds for it; returns the condition. */
+const waitForReady = (
+  name: string,
+  what: string,
+  want: (c: ReadyCondition) => boolean,
+  timeoutMs = 120_000,
+) =>
+  waitFor(
+    what,
+    async () => {
+      const c = await readyCondition(name);
+      return c && want(c) ? c : undefined;
+    },
+    { timeoutMs, intervalMs: 500 },
+  );
 
 function inferenceModel(
   name: string,
@@ -189,14 +205,7 @@ describe("an InferenceModel on the real node", () => {
 
   it("fetches the model from the emulated S3 bucket; pods turn Ready only once it is loaded; status Ready", async () => {
     const ready = await timed("model Ready (2 replicas: fetch, verify, load)", () =>
-      waitFor(
-        "chat Ready",
-        async () => {
-          const c = await readyCondition("chat");
-          return c?.status === "True" ? c : undefined;
-        },
-        { timeoutMs: 180_000, intervalMs: 500 },
-      ),
+      waitForReady("chat", "chat Ready", (c) => c.status === "True", 180_000),
     );
     expect(ready.reason).toBe("Serving");
     const list = await modelPods("chat");
@@ -379,10 +388,7 @@ describe("an InferenceModel on the real node", () => {
       stringify(inferenceModel("from-gcs", { ...model, uri: `gs://${bucket}/model.gguf` }, { env })),
     );
     await timed("model from GCS Ready", () =>
-      waitFor("from-gcs Ready", async () => (await readyCondition("from-gcs"))?.status === "True", {
-        timeoutMs: 120_000,
-        intervalMs: 500,
-      }),
+      waitForReady("from-gcs", "from-gcs Ready", (c) => c.status === "True"),
     );
     const [p] = await modelPods("from-gcs");
     expect(await kubectl(["logs", p?.metadata.name ?? "", "-n", ns])).toContain("model downloaded");
@@ -392,13 +398,10 @@ describe("an InferenceModel on the real node", () => {
   it("a wrong sha256: the pod never turns Ready, the status names the checksum, the cache keeps nothing", async () => {
     await kubectl(["apply", "-f", "-"], stringify(inferenceModel("bad", model, { sha256: "0".repeat(64) })));
     const cond = await timed("bad checksum reported in status", () =>
-      waitFor(
+      waitForReady(
+        "bad",
         "Ready=False with ModelChecksumMismatch",
-        async () => {
-          const c = await readyCondition("bad");
-          return c?.reason === "ModelChecksumMismatch" ? c : undefined;
-        },
-        { timeoutMs: 120_000, intervalMs: 500 },
+        (c) => c.reason === "ModelChecksumMismatch",
       ),
     );
     expect(cond.status).toBe("False");
