@@ -21,6 +21,7 @@ import {
 } from "@aws-sdk/client-auto-scaling";
 import { stringify } from "yaml";
 import type { BurstPoolSpec } from "../../src/api/burst-pool.js";
+import { median } from "../../src/lib/stats.js";
 import * as emulators from "../../src/cli/emulators.js";
 import { applyCrds, kubectlFor } from "../../src/cli/lib/kubectl.js";
 import { simulatedNamespace } from "../../src/cli/local-cluster/topology.js";
@@ -45,11 +46,6 @@ const RUNS = Number(args.runs);
 const MODELS = Number(args.models);
 const region = "eu-central-1";
 const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 
 function decisions() {
   const pool: BurstPoolSpec = {

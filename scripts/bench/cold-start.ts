@@ -15,6 +15,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import * as emulators from "../../src/cli/emulators.js";
 import { currentInferenceImage, podmanEnv } from "../../src/cli/lib/podman.js";
+import { median } from "../../src/lib/stats.js";
 import { publishSampleModel } from "../sample-model.js";
 
 const { values: args } = parseArgs({ options: { runs: { type: "string", default: "3" } } });
@@ -27,7 +28,6 @@ const podman = (a: string[]) =>
     encoding: "utf8",
     stdio: ["ignore", "pipe", "pipe"],
   });
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 async function startToReady(opts: { env: Record<string, string>; mounts: string[] }): Promise<number> {
   const port = 19_000 + Math.floor(Math.random() * 1000);

@@ -19,6 +19,7 @@ import { getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContext, type Llama
 import { writeModel } from "../../tests/fixtures/gguf.js";
 import { repoRoot } from "../../src/cli/lib/paths.js";
 import { threadsFollowBatch } from "../../src/inference/batch-threads.js";
+import { median, percentile } from "../../src/lib/stats.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -38,15 +39,6 @@ const PORT = 18_500 + Math.floor(Math.random() * 1000);
 const URL_BASE = `http://127.0.0.1:${PORT}`;
 const LLAMA_URL = `http://127.0.0.1:${PORT + 1}`;
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const percentile = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-};
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
 interface Sample {

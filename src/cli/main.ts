@@ -10,14 +10,16 @@ const USAGE = `usage: spillway <command>
   cluster up|down|status    local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok nodes)
   emulators up|down|status  AWS emulator on 127.0.0.1:4566 and fake-gcs-server on 127.0.0.1:4443
   serve --model FILE_OR_URI the inference server (see \`spillway serve --help\`)
+  load --url URL            bounded load against an OpenAI-compatible server (see \`spillway load --help\`)
 `;
 
-type Command = (args: string[]) => Promise<void>;
+type Command = (args: string[]) => Promise<unknown>;
 
 const commands: Record<string, () => Promise<Command>> = {
   cluster: async () => (await import("./commands/cluster.js")).run,
   emulators: async () => (await import("./commands/emulators.js")).run,
   serve: async () => (await import("../inference/server.js")).serve,
+  load: async () => (await import("./commands/load.js")).run,
 };
 
 async function main(argv: string[]): Promise<number> {
