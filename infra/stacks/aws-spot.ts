@@ -5,6 +5,7 @@ import { InternetGateway } from "@cdktf/provider-aws/lib/internet-gateway/index.
 import { Route } from "@cdktf/provider-aws/lib/route/index.js";
 import { RouteTable } from "@cdktf/provider-aws/lib/route-table/index.js";
 import { RouteTableAssociation } from "@cdktf/provider-aws/lib/route-table-association/index.js";
+import { DefaultSecurityGroup } from "@cdktf/provider-aws/lib/default-security-group/index.js";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group/index.js";
 import { Subnet } from "@cdktf/provider-aws/lib/subnet/index.js";
 import { Vpc } from "@cdktf/provider-aws/lib/vpc/index.js";
@@ -74,6 +75,9 @@ export class AwsSpotStack extends SpillwayStack {
         enableDnsHostnames: true,
         tags: { ...tags, Name: name },
       });
+      // Strips every rule from the VPC's default group: an instance launched here without a group of its
+      // own gets no traffic, instead of the default's all-egress and VPC-internal ingress.
+      new DefaultSecurityGroup(this, "default-group", { vpcId: vpc.id, tags });
       const igw = new InternetGateway(this, "igw", { vpcId: vpc.id, tags });
       const routes = new RouteTable(this, "public", { vpcId: vpc.id, tags });
       // A separate route, not the table's inline `route` list: that list is an attribute whose every

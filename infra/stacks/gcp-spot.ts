@@ -38,6 +38,13 @@ export class GcpSpotStack extends SpillwayStack {
       region: gcp.region,
       ipCidrRange: gcp.subnetCidr,
       privateIpGoogleAccess: true,
+      // Flow logs, sampled and aggregated so that their Cloud Logging volume stays small: a record of who
+      // reached the nodes, not a traffic archive.
+      logConfig: {
+        aggregationInterval: "INTERVAL_10_MIN",
+        flowSampling: 0.1,
+        metadata: "EXCLUDE_ALL_METADATA",
+      },
     });
     // Spot nodes accept only the WireGuard mesh; the kubelet is reached through k3s's own tunnel.
     new ComputeFirewall(this, "wireguard", {

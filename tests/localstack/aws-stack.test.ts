@@ -82,8 +82,14 @@ describe.skipIf(!present)(title, () => {
       const byProject = [{ Name: "tag:project", Values: [project] }];
       const vpcs = await ec2.send(new DescribeVpcsCommand({ Filters: byProject }));
       expect(vpcs.Vpcs?.map((v) => v.CidrBlock)).toEqual([config.aws.vpc.cidr]);
-      const groups = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: byProject }));
-      expect(groups.SecurityGroups?.map((g) => g.GroupName)).toEqual([`${project}-dev-spot-nodes`]);
+      // The VPC's default group is adopted (so it carries the tags too) and left without a rule.
+      const groups = (await ec2.send(new DescribeSecurityGroupsCommand({ Filters: byProject })))
+        .SecurityGroups;
+      expect(groups?.map((g) => g.GroupName).sort()).toEqual(["default", `${project}-dev-spot-nodes`]);
+      expect(groups?.find((g) => g.GroupName === "default")).toMatchObject({
+        IpPermissions: [],
+        IpPermissionsEgress: [],
+      });
       const templates = await ec2.send(new DescribeLaunchTemplatesCommand({ Filters: byProject }));
       expect(templates.LaunchTemplates?.map((t) => t.LaunchTemplateName)).toEqual([group]);
 

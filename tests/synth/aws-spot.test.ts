@@ -107,6 +107,11 @@ describe("aws-spot stack", () => {
       config.nodeCidrs.map((cidr) => ["udp", 51820, 51820, cidr]),
     );
     expect(onlyResource(json, "aws_security_group").ingress).toBeUndefined();
+    // The VPC's default group is adopted with no rules, so it admits and sends nothing.
+    const fallback = onlyResource(json, "aws_default_security_group");
+    expect(fallback.vpc_id).toBe(ref("aws_vpc", "id"));
+    expect(fallback.ingress).toBeUndefined();
+    expect(fallback.egress).toBeUndefined();
   });
 
   it("tags every resource through the provider, the group and the instances it launches", () => {
@@ -129,6 +134,7 @@ describe("aws-spot stack", () => {
     );
     expect(existing.resource.aws_vpc).toBeUndefined();
     expect(existing.resource.aws_subnet).toBeUndefined();
+    expect(existing.resource.aws_default_security_group).toBeUndefined(); // not ours to change
     expect(onlyResource(existing, "aws_security_group").vpc_id).toBe("vpc-0123456789abcdef0");
     expect(onlyResource(existing, "aws_autoscaling_group").vpc_zone_identifier).toEqual([
       "subnet-0123456789abcdef0",

@@ -97,6 +97,12 @@ describe("gcp-spot stack", () => {
       target_tags: ["spillway-dev-spot-node"],
     });
     expect(onlyResource(json, "google_compute_instance_template").tags).toEqual(["spillway-dev-spot-node"]);
+    // Flow logs record who reached the nodes, sampled so their volume stays small.
+    expect(onlyResource(json, "google_compute_subnetwork").log_config).toEqual({
+      aggregation_interval: "INTERVAL_10_MIN",
+      flow_sampling: 0.1,
+      metadata: "EXCLUDE_ALL_METADATA",
+    });
   });
 
   it("takes the project and region from the config", () => {
