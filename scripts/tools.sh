@@ -10,7 +10,7 @@
 LOG_PREFIX=tools
 source "$(dirname "$0")/lib/common.sh"
 
-ALL_TOOLS=(apt kube etcd kwok opa helm fake-gcs-server tofu tflint hcloud-provider moto)
+ALL_TOOLS=(apt kube etcd kwok opa helm fake-gcs-server tofu tflint actionlint hcloud-provider moto checkov)
 [[ "${SPILLWAY_LOCALSTACK:-0}" == 1 ]] && ALL_TOOLS+=(localstack)
 
 export GOTOOLCHAIN=local
@@ -138,6 +138,8 @@ tool_kwok() { go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok kwok --v
 tool_opa() { LDFLAGS_EXTRA="-X github.com/open-policy-agent/opa/v1/version.Version=${OPA_VERSION#v}" go_install opa "$OPA_VERSION" github.com/open-policy-agent/opa opa version; }
 tool_helm() { LDFLAGS_EXTRA="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" go_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm helm version; }
 tool_tflint() { go_install tflint "$TFLINT_VERSION" github.com/terraform-linters/tflint tflint --version; }
+# actionlint reads its version from the module's build info, which `go install mod@v` records.
+tool_actionlint() { go_install actionlint "$ACTIONLINT_VERSION" github.com/rhysd/actionlint/cmd/actionlint actionlint --version; }
 tool_fake-gcs-server() { go_install fake-gcs-server "$FAKE_GCS_SERVER_VERSION" github.com/fsouza/fake-gcs-server fake-gcs-server -help; }
 
 tool_hcloud-provider() {
@@ -226,21 +228,27 @@ tool_tofu() {
   promote tofu "$v" "$stage" "tofu version"
 }
 
+# py_venv_tool TOOL VERSION SPEC BINARY SMOKE [VENV]: pip-installs SPEC into .tools/VENV (default venv)
+# and links BINARY into .tools/bin. A tool whose pins clash with another's gets a venv of its own.
 py_venv_tool() {
-  local tool="$1" v="$2" spec="$3" binary="$4" smoke="$5"
-  stamp_ok "$tool" "$v" && [[ -x "$TOOLS/venv/bin/$binary" ]] && return 0
-  step "create venv"
-  [[ -x "$TOOLS/venv/bin/python" ]] || run python3 -m venv "$TOOLS/venv"
+  local tool="$1" v="$2" spec="$3" binary="$4" smoke="$5" venv="${6:-venv}"
+  stamp_ok "$tool" "$v" && [[ -x "$TOOLS/$venv/bin/$binary" ]] && return 0
+  step "create $venv"
+  [[ -x "$TOOLS/$venv/bin/python" ]] || run python3 -m venv "$TOOLS/$venv"
   step "pip install $spec"
-  run "$TOOLS/venv/bin/pip" install --disable-pip-version-check -q "$spec"
+  run "$TOOLS/$venv/bin/pip" install --disable-pip-version-check -q "$spec"
+  step "pip check"
+  run "$TOOLS/$venv/bin/pip" check --disable-pip-version-check
   step "smoke check"
-  run "$TOOLS/venv/bin/$binary" $smoke
-  ln -sf "../venv/bin/$binary" "$BIN/$binary"
+  run "$TOOLS/$venv/bin/$binary" $smoke
+  ln -sf "../$venv/bin/$binary" "$BIN/$binary"
   echo "$v" >"$TOOLS/stamps/$tool"
 }
 
 tool_moto() { py_venv_tool moto "$MOTO_VERSION" "moto[server]==$MOTO_VERSION" moto_server --help; }
 tool_localstack() { py_venv_tool localstack "$LOCALSTACK_VERSION" "localstack-core[runtime]==$LOCALSTACK_VERSION" localstack --version; }
+# checkov pins boto3 and caps networkx and packaging below what moto needs: its own venv.
+tool_checkov() { CKV_SKIP_PACKAGE_UPDATE_CHECK=true py_venv_tool checkov "$CHECKOV_VERSION" "checkov==$CHECKOV_VERSION" checkov --version venv-checkov; }
 
 main() {
   local tools=("$@"); ((${#tools[@]})) || tools=("${ALL_TOOLS[@]}")
