@@ -32,7 +32,9 @@ const services = () => ({
     ports: [4566],
     health: async () =>
       awsEmulator() === "moto"
-        ? (await httpStatus(`${AWS_ENDPOINT}/moto-api/data.json`)) === 200
+        ? // The dashboard page, not data.json: that dumps every stored object (models too) and outgrows
+          // the health timeout.
+          (await httpStatus(`${AWS_ENDPOINT}/moto-api/`)) === 200
         : (await httpStatus(`${AWS_ENDPOINT}/_localstack/health`)) === 200,
     spec: () =>
       awsEmulator() === "moto"
