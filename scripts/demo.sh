@@ -22,7 +22,7 @@ fi
 
 # The model lives in the emulated S3 bucket, as it would in a real one; pods reach the emulator through
 # the bridge (src/cli/local-cluster/network.ts), with test credentials it accepts.
-eval "$(npx --no-install tsx scripts/sample-model.ts)"
+eval "$(npx --no-install tsx src/cli/local-cluster/sample-model.ts)"
 log "sample model $MODEL_URI (sha256 ${MODEL_SHA256:0:12}…)"
 
 

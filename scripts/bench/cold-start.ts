@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import * as emulators from "../../src/cli/emulators.js";
 import { currentInferenceImage, podmanEnv } from "../../src/cli/lib/podman.js";
 import { median } from "../../src/lib/stats.js";
-import { publishSampleModel } from "../sample-model.js";
+import { publishSampleModel } from "../../src/cli/local-cluster/sample-model.js";
 
 const { values: args } = parseArgs({ options: { runs: { type: "string", default: "3" } } });
 const RUNS = Number(args.runs);

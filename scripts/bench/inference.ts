@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContext, type LlamaModel } from "node-llama-cpp";
-import { writeModel } from "../../tests/fixtures/gguf.js";
+import { writeModel } from "../../src/lib/gguf-fixture.js";
 import { repoRoot } from "../../src/cli/lib/paths.js";
 import { threadsFollowBatch } from "../../src/inference/batch-threads.js";
 import { median, percentile } from "../../src/lib/stats.js";

@@ -11,8 +11,12 @@ import { tool } from "../../src/cli/lib/paths.js";
 import { defaultStateDir } from "../../src/cli/local-cluster/cluster.js";
 import { NETWORK, POD_REACHABLE_PORTS } from "../../src/cli/local-cluster/network.js";
 import { NODE_NAME, nodePaths, unavailableReason } from "../../src/cli/local-cluster/real-node.js";
-import { POD_AWS_ENV, publishSampleModel, type SampleModel } from "../../scripts/sample-model.js";
-import { writeModel, type ModelShape } from "../fixtures/gguf.js";
+import {
+  POD_AWS_ENV,
+  publishSampleModel,
+  type SampleModel,
+} from "../../src/cli/local-cluster/sample-model.js";
+import { writeModel, type ModelShape } from "../../src/lib/gguf-fixture.js";
 import { kubectlFor, uniqueName } from "../helpers/kube.js";
 import { waitFor } from "../helpers/wait.js";
 

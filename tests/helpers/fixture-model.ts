@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { writeModel, type PresetName } from "../fixtures/gguf.js";
+import { writeModel, type PresetName } from "../../src/lib/gguf-fixture.js";
 
 /** A fixture model, generated once per machine (the generator is deterministic and writes atomically). */
 export function fixtureModel(preset: PresetName = "tiny", seed = 42): string {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { vocabulary, writeModel } from "../fixtures/gguf.js";
+import { vocabulary, writeModel } from "../../src/lib/gguf-fixture.js";
 
 describe("GGUF fixture generator", () => {
   const dir = mkdtempSync(join(tmpdir(), "spillway-gguf-"));

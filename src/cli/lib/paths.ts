@@ -1,8 +1,17 @@
-import { dirname, join, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** Repository root; this file sits at src/cli/lib (or dist/cli/lib once compiled). */
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+/** The nearest folder above this file with a package.json: the repository (from src/ or a dist/ build). */
+function findRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "package.json"))) return dir;
+    if (dirname(dir) === dir) return from;
+  }
+}
+
+/** Repository root. */
+export const repoRoot = findRoot(dirname(fileURLToPath(import.meta.url)));
 
 /** Where `npm run tools` puts pinned binaries. */
 export const toolsBin = process.env.SPILLWAY_TOOLS_BIN ?? join(repoRoot, ".tools", "bin");

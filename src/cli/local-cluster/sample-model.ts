@@ -3,7 +3,7 @@
  * it as they would from a real bucket: the fixture GGUF (random weights, real llama.cpp), deterministic
  * from its seed. Prints the model's URI and sha256 as shell assignments.
  *
- *   npx tsx scripts/sample-model.ts [--bucket spillway-models] [--key chat-small.gguf]
+ *   npx tsx src/cli/local-cluster/sample-model.ts [--bucket spillway-models] [--key chat-small.gguf]
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
@@ -12,8 +12,8 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { POD_REACHABLE_PORTS, NETWORK } from "../src/cli/local-cluster/network.js";
-import { writeModel } from "../tests/fixtures/gguf.js";
+import { POD_REACHABLE_PORTS, NETWORK } from "./network.js";
+import { writeModel } from "../../lib/gguf-fixture.js";
 
 export const EMULATOR_REGION = "eu-central-1";
 
