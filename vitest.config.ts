@@ -19,6 +19,8 @@ export default defineConfig({
     projects: [
       tier("unit", { include: ["tests/unit/**/*.test.ts", "src/**/*.test.ts"] }),
       tier("synth"),
+      // The spillway command as a process: the test runner's report and exit codes.
+      tier("cli", { testTimeout: 120_000 }),
       tier("policy"),
       // One shared control plane per run; files run one at a time so they do not race on cluster state.
       tier("cluster", { globalSetup: ["tests/cluster/global-setup.ts"], fileParallelism: false }),

@@ -10,6 +10,7 @@ const USAGE = `usage: spillway <command>
   cluster up|down|status    local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok nodes)
   emulators up|down|status  AWS emulator on 127.0.0.1:4566 and fake-gcs-server on 127.0.0.1:4443
   serve --model FILE_OR_URI the inference server (see \`spillway serve --help\`)
+  test [--tier T ...]       the test tiers, one JSON report (see \`spillway test --help\`)
   load --url URL            bounded load against an OpenAI-compatible server (see \`spillway load --help\`)
 `;
 
@@ -20,6 +21,7 @@ const commands: Record<string, () => Promise<Command>> = {
   emulators: async () => (await import("./commands/emulators.js")).run,
   serve: async () => (await import("../inference/server.js")).serve,
   load: async () => (await import("./commands/load.js")).run,
+  test: async () => (await import("./commands/test.js")).run,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -33,7 +35,8 @@ async function main(argv: string[]): Promise<number> {
     await (
       await load()
     )(rest);
-    return 0;
+    // A command that finished but has a verdict (a failed test) sets process.exitCode itself.
+    return Number(process.exitCode ?? 0);
   } catch (err) {
     if (err instanceof UserError) {
       process.stderr.write(`spillway ${name}: ${err.message}\n  fix: ${err.fix}\n`);
