@@ -41,7 +41,12 @@ export default defineConfig({
         testTimeout: 240_000,
         hookTimeout: 300_000,
       }),
-      tier("cloud"),
+      // `spillway smoke --cloud local` against the emulators and the local cluster (its real node serves).
+      tier("cloud", {
+        globalSetup: ["tests/localstack/global-setup.ts", "tests/cluster/global-setup.ts"],
+        fileParallelism: false,
+        testTimeout: 120_000,
+      }),
       tier("load", { fileParallelism: false, testTimeout: 300_000 }),
     ],
   },

@@ -11,6 +11,7 @@ const USAGE = `usage: spillway <command>
   emulators up|down|status  AWS emulator on 127.0.0.1:4566 and fake-gcs-server on 127.0.0.1:4443
   serve --model FILE_OR_URI the inference server (see \`spillway serve --help\`)
   test [--tier T ...]       the test tiers, one JSON report (see \`spillway test --help\`)
+  smoke --cloud C           provision a spot node, serve a model, one chat completion, tear down (see \`spillway smoke --help\`)
   load --url URL            bounded load against an OpenAI-compatible server (see \`spillway load --help\`)
 `;
 
@@ -22,6 +23,7 @@ const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import("../inference/server.js")).serve,
   load: async () => (await import("./commands/load.js")).run,
   test: async () => (await import("./commands/test.js")).run,
+  smoke: async () => (await import("./commands/smoke.js")).run,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -11,6 +11,8 @@ import type { PoolDriver } from "./driver.js";
 export interface AwsOptions {
   /** An AWS endpoint other than the public one (an emulator). */
   endpoint?: string;
+  /** Fixed credentials (an emulator's); default: the SDK's chain. */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
   timeoutMs: number;
 }
 
@@ -29,6 +31,7 @@ export function perRegion<T>(
       c = new Client({
         region,
         ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+        ...(o.credentials ? { credentials: o.credentials } : {}),
         maxAttempts: 3,
         requestHandler: { requestTimeout: o.timeoutMs },
       });
