@@ -228,15 +228,16 @@ tool_tofu() {
   promote tofu "$v" "$stage" "tofu version"
 }
 
-# py_venv_tool TOOL VERSION SPEC BINARY SMOKE [VENV]: pip-installs SPEC into .tools/VENV (default venv)
+# py_venv_tool TOOL VERSION SPECS BINARY SMOKE [VENV]: pip-installs SPECS (space-separated) into .tools/VENV (default venv)
 # and links BINARY into .tools/bin. A tool whose pins clash with another's gets a venv of its own.
 py_venv_tool() {
   local tool="$1" v="$2" spec="$3" binary="$4" smoke="$5" venv="${6:-venv}"
   stamp_ok "$tool" "$v" && [[ -x "$TOOLS/$venv/bin/$binary" ]] && return 0
   step "create $venv"
   [[ -x "$TOOLS/$venv/bin/python" ]] || run python3 -m venv "$TOOLS/$venv"
+  local specs; read -ra specs <<<"$spec"
   step "pip install $spec"
-  run "$TOOLS/$venv/bin/pip" install --disable-pip-version-check -q "$spec"
+  run "$TOOLS/$venv/bin/pip" install --disable-pip-version-check -q "${specs[@]}"
   step "pip check"
   run "$TOOLS/$venv/bin/pip" check --disable-pip-version-check
   step "smoke check"
@@ -246,7 +247,26 @@ py_venv_tool() {
 }
 
 tool_moto() { py_venv_tool moto "$MOTO_VERSION" "moto[server]==$MOTO_VERSION" moto_server --help; }
-tool_localstack() { py_venv_tool localstack "$LOCALSTACK_VERSION" "localstack-core[runtime]==$LOCALSTACK_VERSION" localstack --version; }
+# LocalStack in host mode, without Docker: localstack-core's runtime under its own supervisor, in a venv of
+# its own. localstack-core leaves these unpinned and breaks with their current releases: cbor2 6 (no
+# cbor2._decoder), pyOpenSSL 25 (no X509.add_extensions) with the cryptography it needs, which moto's
+# joserfc cannot share; twisted's TLS wants service_identity. The `localstack` CLI's --host mode cannot
+# find this runtime (its 4.14 looks for localstack_cli.runtime), so the supervisor is run directly.
+tool_localstack() {
+  local v="$LOCALSTACK_VERSION" venv="$TOOLS/venv-localstack"
+  stamp_ok localstack "$v" && [[ -x "$venv/bin/localstack-supervisor" ]] && return 0
+  step "create venv-localstack"
+  [[ -x "$venv/bin/python" ]] || run python3 -m venv "$venv"
+  step "pip install localstack-core[runtime]==$v"
+  run "$venv/bin/pip" install --disable-pip-version-check -q "localstack-core[runtime]==$v" \
+    "cbor2<6" "pyOpenSSL<25" "cryptography<45" service_identity
+  step "pip check"
+  run "$venv/bin/pip" check --disable-pip-version-check
+  step "smoke check"
+  run "$venv/bin/python" -c "import localstack.runtime.main, cbor2._decoder, OpenSSL.crypto, service_identity"
+  ln -sf ../venv-localstack/bin/localstack-supervisor "$BIN/localstack-supervisor"
+  echo "$v" >"$TOOLS/stamps/localstack"
+}
 # checkov pins boto3 and caps networkx and packaging below what moto needs: its own venv.
 tool_checkov() { CKV_SKIP_PACKAGE_UPDATE_CHECK=true py_venv_tool checkov "$CHECKOV_VERSION" "checkov==$CHECKOV_VERSION" checkov --version venv-checkov; }
 

@@ -40,9 +40,17 @@ const services = () => ({
       awsEmulator() === "moto"
         ? { bin: tool("moto_server"), args: ["-H", "127.0.0.1", "-p", "4566"], env: {} }
         : {
-            bin: tool("localstack"),
-            args: ["start", "--host", "--no-banner"],
-            env: { GATEWAY_LISTEN: "127.0.0.1:4566", SERVICES: "s3,ec2,iam,sts,autoscaling" },
+            // Host mode: the runtime under LocalStack's own supervisor (see tool_localstack).
+            bin: tool("localstack-supervisor"),
+            args: [],
+            // No analytics, no certificate download: nothing may leave loopback.
+            env: {
+              GATEWAY_LISTEN: "127.0.0.1:4566",
+              SERVICES: "s3,ec2,iam,sts,autoscaling,sqs,events",
+              DISABLE_EVENTS: "1",
+              SKIP_SSL_CERT_DOWNLOAD: "1",
+              DNS_ADDRESS: "0",
+            },
           },
   },
   gcs: {

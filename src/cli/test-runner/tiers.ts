@@ -29,7 +29,10 @@ const CONTROL_PLANE = [
   "etcd",
   "kwok",
 ];
-const EMULATORS = ["moto_server", "fake-gcs-server"];
+const EMULATORS = [
+  process.env.SPILLWAY_AWS_EMULATOR === "localstack" ? "localstack-supervisor" : "moto_server",
+  "fake-gcs-server",
+];
 
 function tools(names: string[]): Blocker | undefined {
   const missing = names.filter((n) => !existsSync(tool(n)));
