@@ -19,7 +19,7 @@ const NOT_AT_RUNTIME = ["node-llama-cpp/llama/gitRelease.bundle"];
 
 export async function bundle(appDir: string, root = process.cwd()): Promise<void> {
   const entries = {
-    "inference/server": join(root, "src/inference/server.ts"),
+    "inference/main": join(root, "src/inference/main.ts"),
     "operator/main": join(root, "src/operator/main.ts"),
   };
   await build({

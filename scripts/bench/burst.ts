@@ -22,7 +22,7 @@ import {
 import { stringify } from "yaml";
 import type { BurstPoolSpec } from "../../src/api/burst-pool.js";
 import { median } from "../../src/lib/stats.js";
-import * as emulators from "../../src/cli/emulators.js";
+import * as emulators from "../../src/cli/local-emulators.js";
 import { applyCrds, kubectlFor } from "../../src/cli/lib/kubectl.js";
 import { simulatedNamespace } from "../../src/cli/local-cluster/topology.js";
 import * as cluster from "../../src/cli/local-cluster/cluster.js";

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import * as emulators from "../../src/cli/emulators.js";
+import * as emulators from "../../src/cli/local-emulators.js";
 import { currentInferenceImage, podmanEnv } from "../../src/cli/lib/podman.js";
 import { median } from "../../src/lib/stats.js";
 import { publishSampleModel } from "../../src/cli/local-cluster/sample-model.js";

@@ -144,7 +144,7 @@ async function baselineRound(
 async function startServer(modelPath: string, threads: number) {
   const child = spawn(
     join(repoRoot, "node_modules", ".bin", "tsx"),
-    [join(repoRoot, "src/inference/server.ts"), "--model", modelPath, "--model-id", "model"]
+    [join(repoRoot, "src/inference/main.ts"), "--model", modelPath, "--model-id", "model"]
       .concat(["--port", String(PORT), "--parallel", String(PARALLEL), "--context-size", String(CONTEXT)])
       .concat(["--threads", String(threads), "--log-level", "warn"]),
     { stdio: ["ignore", "inherit", "inherit"] },

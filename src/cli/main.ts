@@ -20,7 +20,7 @@ type Command = (args: string[]) => Promise<unknown>;
 const commands: Record<string, () => Promise<Command>> = {
   cluster: async () => (await import("./commands/cluster.js")).run,
   emulators: async () => (await import("./commands/emulators.js")).run,
-  serve: async () => (await import("../inference/server.js")).serve,
+  serve: async () => (await import("../inference/main.js")).serve,
   load: async () => (await import("./commands/load.js")).run,
   test: async () => (await import("./commands/test.js")).run,
   smoke: async () => (await import("./commands/smoke.js")).run,

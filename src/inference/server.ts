@@ -1,61 +1,106 @@
-import { existsSync, writeFileSync } from "node:fs";
-import { pathToFileURL } from "node:url";
-import { TERMINATION_LOG, terminationMessage } from "../api/server.js";
-import { ConfigError, loadConfig } from "./config.js";
-import { ModelSourceError } from "./model-source.js";
-import { createServer } from "./serve.js";
+import { basename } from "node:path";
+import Fastify, { type FastifyInstance } from "fastify";
+import { app } from "./app.js";
+import type { Config } from "./config.js";
+import { Engine } from "./engine.js";
+import { createMetrics } from "./metrics.js";
+import { resolveModel } from "./model-source.js";
+import { Runtime } from "./runtime.js";
 
-/**
- * The process entry (`npm run serve`, `spillway serve`, the image's ENTRYPOINT): config, listen, load the
- * model, drain on SIGTERM. Everything else is in serve.ts.
- */
-export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  let config;
-  try {
-    config = loadConfig(argv, env);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`spillway serve: ${err.message}\n`);
-    process.exit(3);
-  }
-
-  const server = await createServer(config);
-  let stopping = false;
-  for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    process.once(signal, () => {
-      if (stopping) return;
-      stopping = true;
-      server.fastify.log.info({ signal }, "draining");
-      void server
-        .drain()
-        .then(() => server.close())
-        .then(() => process.exit(0));
-    });
-  }
-
-  await server.fastify.listen({ port: config.port, host: config.host });
-  try {
-    await server.load();
-  } catch (err) {
-    // One clear line with the cause, then a non-zero exit: the pod restarts and its status shows why
-    // (the termination message, which the operator's Ready condition repeats).
-    const reason = err instanceof ModelSourceError ? err.reason : "ModelLoadFailed";
-    server.fastify.log.fatal(
-      { model: config.model, reason },
-      `model failed to load: ${(err as Error).message}`,
-    );
-    if (existsSync(TERMINATION_LOG)) {
-      try {
-        writeFileSync(TERMINATION_LOG, terminationMessage(reason, (err as Error).message));
-      } catch {
-        // not writable outside Kubernetes; the log line above says the same
-      }
-    }
-    await server.fastify.close();
-    process.exit(1);
-  }
+export interface Server {
+  fastify: FastifyInstance;
+  runtime: Runtime;
+  /** Fetches, loads and warms the model; /ready turns 200 when it resolves. Rejects on failure. */
+  load(): Promise<void>;
+  /** /ready → 503, new and queued requests → 503, in-flight ones finish (up to the grace period). */
+  drain(): Promise<{ drained: boolean }>;
+  close(): Promise<void>;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await serve(process.argv.slice(2));
+export function modelIdFor(config: Pick<Config, "model" | "modelId">): string {
+  if (config.modelId) return config.modelId;
+  const path = /^[a-z][a-z0-9+.-]*:\/\//i.test(config.model) ? new URL(config.model).pathname : config.model;
+  return basename(path).replace(/\.gguf$/i, "") || "model";
+}
+
+/** Builds the fastify instance with the app registered; the model is loaded by `load()`. */
+export async function createServer(config: Config): Promise<Server> {
+  const fastify = Fastify({
+    logger: { level: config.logLevel },
+    // Prompts beyond the context are refused by token count; this only bounds what is parsed.
+    bodyLimit: 4 * 1024 * 1024,
+    return503OnClosing: true,
+    // OpenAI rejects wrong types; Ajv's default coercion would turn 7 into "7" and [""] into null.
+    ajv: { customOptions: { coerceTypes: false } },
+  });
+  const metrics = createMetrics();
+  const runtime = new Runtime(modelIdFor(config), metrics);
+  await fastify.register(app, {
+    runtime,
+    apiKey: config.apiKey,
+    requestTimeoutSeconds: config.requestTimeoutSeconds,
+  });
+  const log = fastify.log;
+
+  const load = async () => {
+    const started = performance.now();
+    try {
+      const resolved = await resolveModel(config.model, {
+        cacheDir: config.cacheDir,
+        sha256: config.modelSha256,
+        log: (msg, fields) => {
+          log.info(fields ?? {}, msg);
+        },
+      });
+      runtime.modelDigest = resolved.sha256;
+      const engine = await Engine.load({
+        modelPath: resolved.path,
+        contextSize: config.contextSize,
+        parallel: config.parallel,
+        threads: config.threads,
+        batchSize: config.batchSize,
+        maxQueue: config.maxQueue,
+        log: (level, msg, fields) => {
+          log[level](fields ?? {}, msg);
+        },
+      });
+      // Warm-up: one short generation, so the first user request does not pay for first-use costs.
+      const slot = await engine.slots.acquire();
+      try {
+        await engine.generate(
+          slot,
+          await engine.prepare({ kind: "text", text: "warm up" }, { maxTokens: 2, temperature: 0, stop: [] }),
+        );
+      } finally {
+        engine.slots.release(slot);
+      }
+      runtime.engine = engine;
+      if (runtime.phase === "loading") runtime.phase = "ready";
+      const seconds = (performance.now() - started) / 1000;
+      metrics.modelLoadSeconds.set(seconds);
+      if (resolved.sha256) metrics.modelInfo.set({ sha256: resolved.sha256 }, 1);
+      log.info(
+        { model: runtime.modelId, seconds: Number(seconds.toFixed(3)), threads: engine.threads },
+        "model ready",
+      );
+    } catch (err) {
+      runtime.phase = "failed";
+      throw err;
+    }
+  };
+
+  const drain = async () => {
+    runtime.phase = "draining";
+    runtime.engine?.slots.close("The server is draining; retry on another replica.");
+    const drained = await runtime.waitIdle(config.drainGraceSeconds * 1000);
+    log.info({ drained, abandoned: runtime.activeRequests }, "drain finished");
+    return { drained };
+  };
+
+  const close = async () => {
+    await fastify.close();
+    await runtime.engine?.close();
+  };
+
+  return { fastify, runtime, load, drain, close };
 }

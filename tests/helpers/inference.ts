@@ -3,7 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, type Config } from "../../src/inference/config.js";
-import { createServer, type Server } from "../../src/inference/serve.js";
+import { createServer, type Server } from "../../src/inference/server.js";
 import { fixtureModel } from "./fixture-model.js";
 import { spawnTs } from "./process.js";
 import { waitFor } from "./wait.js";
@@ -44,7 +44,7 @@ export interface ServerProcess {
 /** `npm run serve` as a real process (for signals and exit codes), on a free loopback port. */
 export function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): ServerProcess {
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const p = spawnTs("src/inference/server.ts", ["--port", String(port), "--host", "127.0.0.1", ...args], {
+  const p = spawnTs("src/inference/main.ts", ["--port", String(port), "--host", "127.0.0.1", ...args], {
     SPILLWAY_LOG_LEVEL: "info",
     ...env,
   });

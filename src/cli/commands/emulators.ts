@@ -1,4 +1,4 @@
-import { down, isRunning, up } from "../emulators.js";
+import { down, isRunning, up } from "../local-emulators.js";
 import { UserError } from "../lib/errors.js";
 
 const log = (line: string) => {

@@ -6,7 +6,7 @@ import { stringify } from "yaml";
 import type { BurstPoolSpec } from "../../api/burst-pool.js";
 import { POOL_LABEL } from "../../api/labels.js";
 import { AwsPoolDriver } from "../../operator/pools/aws.js";
-import * as emulators from "../emulators.js";
+import * as emulators from "../local-emulators.js";
 import { kubectlFor, type Kubectl } from "../lib/kubectl.js";
 import { CloudNodes, emulatedGroup } from "../local-cluster/cloud-nodes.js";
 import * as cluster from "../local-cluster/cluster.js";

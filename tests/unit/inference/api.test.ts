@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Server } from "../../../src/inference/serve.js";
+import type { Server } from "../../../src/inference/server.js";
 import { parsePrometheusText, sumOf } from "../../../src/lib/prometheus-text.js";
 import { chat, completion, startServer } from "../../helpers/inference.js";
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Server } from "../../../src/inference/serve.js";
+import type { Server } from "../../../src/inference/server.js";
 import { chat, startServer } from "../../helpers/inference.js";
 
 // With an API key configured, every /v1 route needs it; probes and metrics stay open.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../../src/inference/config.js";
 import { chooseThreads } from "../../../src/inference/threads.js";
-import { modelIdFor } from "../../../src/inference/serve.js";
+import { modelIdFor } from "../../../src/inference/server.js";
 
 describe("inference config", () => {
   it("reads flags over environment variables, with defaults", () => {

@@ -1,6 +1,6 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Server } from "../../../src/inference/serve.js";
+import type { Server } from "../../../src/inference/server.js";
 import { listen, startServer } from "../../helpers/inference.js";
 
 // The official `openai` client, unchanged, against the real server on loopback.

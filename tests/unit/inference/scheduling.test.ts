@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { Server } from "../../../src/inference/serve.js";
+import type { Server } from "../../../src/inference/server.js";
 import { completion, json, listen, startServer } from "../../helpers/inference.js";
 import { waitFor } from "../../helpers/wait.js";
 
