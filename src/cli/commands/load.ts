@@ -24,6 +24,7 @@ export const USAGE = `usage: spillway load --url URL [options]
   --think-ms MS        mean pause between a user's requests (default 500)
   --max-tokens N       max_tokens of each request (default 16)
   --timeout S          per-request timeout (default 60)
+  --cancel-ratio R     share of streamed requests abandoned after the first text (default 0)
   --fail-if GATES      e.g. 'p95_ms>2000,error_rate>0.01': exit 1 when any holds
   --json FILE          also write the report to FILE
   --allow-remote       allow a URL that is not a loopback address
@@ -40,6 +41,7 @@ const FLAGS = {
   "think-ms": { type: "string", default: "500" },
   "max-tokens": { type: "string", default: "16" },
   timeout: { type: "string", default: "60" },
+  "cancel-ratio": { type: "string", default: "0" },
   "fail-if": { type: "string" },
   json: { type: "string" },
   "allow-remote": { type: "boolean", default: false },
@@ -138,6 +140,7 @@ export function parseLoadArgs(args: string[], env: NodeJS.ProcessEnv = process.e
     thinkMs: number("think-ms", values["think-ms"], 0),
     maxTokens: number("max-tokens", values["max-tokens"], 1),
     timeoutMs: number("timeout", values.timeout, 1, false) * 1000,
+    cancelRatio: Math.min(1, number("cancel-ratio", values["cancel-ratio"], 0, false)),
     apiKey: env.OPENAI_API_KEY || undefined,
   };
   return { options, gates, url, json: values.json, allowRemote: values["allow-remote"] };

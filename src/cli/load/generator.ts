@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { RequestKind, Sample } from "./report.js";
+import { isOk, type RequestKind, type Sample } from "./report.js";
 
 /**
  * A bounded load generator for an OpenAI-compatible endpoint: `users` simulated users start evenly over
@@ -20,6 +20,8 @@ export interface LoadOptions {
   maxTokens: number;
   timeoutMs: number;
   apiKey?: string;
+  /** Share of streamed requests the client abandons after the first text, as impatient users do. */
+  cancelRatio?: number;
 }
 
 const MIX: readonly [{ kind: RequestKind; stream: boolean }, ...{ kind: RequestKind; stream: boolean }[]] = [
@@ -28,6 +30,8 @@ const MIX: readonly [{ kind: RequestKind; stream: boolean }, ...{ kind: RequestK
   { kind: "chat", stream: false },
   { kind: "completion", stream: true },
 ];
+
+const ERROR_BACKOFF_MS = 250;
 
 const TOPICS = [
   "spot capacity",
@@ -59,7 +63,8 @@ interface Chunk {
 async function readStream(
   res: Response,
   t0: number,
-): Promise<{ ttftMs?: number; tokens: number; error: boolean }> {
+  cancelAfterFirstText: boolean,
+): Promise<{ ttftMs?: number; tokens: number; error: boolean; cancelled: boolean }> {
   let ttftMs: number | undefined;
   let textChunks = 0;
   let usage: number | undefined;
@@ -81,12 +86,17 @@ async function readStream(
       if (text) {
         textChunks++;
         ttftMs ??= performance.now() - t0;
+        // Leaving the loop cancels the stream: the connection closes as when a user goes away.
+        if (cancelAfterFirstText) return { ttftMs, tokens: 0, error: false, cancelled: true };
       }
       if (chunk.usage?.completion_tokens !== undefined) usage = chunk.usage.completion_tokens;
     }
   }
-  return { ttftMs, tokens: usage ?? textChunks, error };
+  return { ttftMs, tokens: usage ?? textChunks, error, cancelled: false };
 }
+
+/** Spreads cancellations evenly over the run (golden-ratio sequence), the same in every run. */
+const cancels = (i: number, ratio: number) => ratio > 0 && (i * 0.6180339887) % 1 < ratio;
 
 async function send(o: LoadOptions, i: number): Promise<Sample> {
   const { kind, stream } = MIX[i % MIX.length] ?? MIX[0];
@@ -113,7 +123,8 @@ async function send(o: LoadOptions, i: number): Promise<Sample> {
       return done({ outcome: res.status, tokens: 0 });
     }
     if (stream) {
-      const r = await readStream(res, t0);
+      const r = await readStream(res, t0, cancels(i, o.cancelRatio ?? 0));
+      if (r.cancelled) return done({ outcome: "cancelled", tokens: 0 });
       return r.error
         ? done({ outcome: "stream_error", tokens: 0 })
         : done({
@@ -161,9 +172,12 @@ export async function generateLoad(
     active++;
     try {
       while (performance.now() < deadline && next < o.maxRequests) {
-        samples.push(await send(o, next++));
-        // Think time varies ±50% so users do not fall into lockstep.
-        const think = o.thinkMs * (0.5 + Math.random());
+        const sample = await send(o, next++);
+        samples.push(sample);
+        // Think time varies ±50% so users do not fall into lockstep; after an error a user backs off as
+        // client libraries do, rather than hammering a full queue with 429s.
+        const failed = !isOk(sample) && sample.outcome !== "cancelled";
+        const think = Math.max(o.thinkMs, failed ? ERROR_BACKOFF_MS : 0) * (0.5 + Math.random());
         if (performance.now() + think >= deadline) break;
         await sleep(think);
       }

@@ -11,10 +11,10 @@ export interface Sample {
   kind: RequestKind;
   stream: boolean;
   /**
-   * HTTP status, "network" (no response), "timeout" (no complete answer in time) or "stream_error" (an
-   * error event in a stream that began with 200).
+   * HTTP status, "network" (no response), "timeout" (no complete answer in time), "stream_error" (an
+   * error event in a stream that began with 200) or "cancelled" (the client left on purpose: not an error).
    */
-  outcome: number | "network" | "timeout" | "stream_error";
+  outcome: number | "network" | "timeout" | "stream_error" | "cancelled";
   /** Start to last byte. */
   latencyMs: number;
   /** Start to the first generated text; streamed requests only. */
@@ -38,6 +38,8 @@ export interface LoadReport {
   requests: {
     total: number;
     ok: number;
+    /** Abandoned by the client on purpose (`cancelRatio`): neither ok nor an error. */
+    cancelled: number;
     errors: number;
     /** Requests per outcome: "200", "429", "network", "timeout", … */
     byStatus: Record<string, number>;
@@ -69,6 +71,8 @@ export function summarize(
   run: { url: string; model: string; users: number; durationSeconds: number },
 ): LoadReport {
   const ok = samples.filter(isOk);
+  const cancelled = samples.filter((s) => s.outcome === "cancelled").length;
+  const errors = samples.length - ok.length - cancelled;
   const count = (key: (s: Sample) => string) => {
     const out: Record<string, number> = {};
     for (const s of samples) out[key(s)] = (out[key(s)] ?? 0) + 1;
@@ -81,11 +85,12 @@ export function summarize(
     requests: {
       total: samples.length,
       ok: ok.length,
-      errors: samples.length - ok.length,
+      cancelled,
+      errors,
       byStatus: count((s) => String(s.outcome)),
       byKind: count((s) => `${s.kind}${s.stream ? "+stream" : ""}`),
     },
-    errorRate: round(samples.length ? (samples.length - ok.length) / samples.length : 0, 4),
+    errorRate: round(samples.length ? errors / samples.length : 0, 4),
     requestsPerSecond: round(samples.length / seconds, 2),
     tokensPerSecond: round(ok.reduce((sum, s) => sum + s.tokens, 0) / seconds, 1),
     latencyMs: percentiles(ok.map((s) => s.latencyMs)),
@@ -163,7 +168,7 @@ export function progressLine(
   const secs = Math.max(elapsedSeconds, 1e-3);
   return (
     `${elapsedSeconds.toFixed(0).padStart(4)}s users ${activeUsers} requests ${samples.length}` +
-    ` errors ${samples.length - ok.length} ${(samples.length / secs).toFixed(1)} req/s` +
+    ` errors ${samples.filter((s) => !isOk(s) && s.outcome !== "cancelled").length} ${(samples.length / secs).toFixed(1)} req/s` +
     ` ${(tokens / secs).toFixed(0)} tok/s p95 ${Number.isFinite(p95) ? p95.toFixed(0) : "-"} ms`
   );
 }

@@ -35,6 +35,7 @@ describe("load report", () => {
     expect(r.requests).toEqual({
       total: 5,
       ok: 3,
+      cancelled: 0,
       errors: 2,
       byStatus: { "200": 3, "429": 1, timeout: 1 },
       byKind: { "chat+stream": 1, chat: 3, completion: 1 },
@@ -44,6 +45,16 @@ describe("load report", () => {
     expect(r.tokensPerSecond).toBe(3);
     expect(r.latencyMs).toEqual({ p50: 200, p95: 300, p99: 300, max: 300 });
     expect(r.ttftMs.p50).toBe(20);
+  });
+
+  it("a request the client cancelled on purpose is neither ok nor an error", () => {
+    const r = summarize(
+      [ok(100), { ...ok(20, { stream: true, ttftMs: 10 }), outcome: "cancelled", tokens: 0 }],
+      run,
+    );
+    expect(r.requests).toMatchObject({ total: 2, ok: 1, cancelled: 1, errors: 0 });
+    expect(r.errorRate).toBe(0);
+    expect(r.latencyMs.max).toBe(100);
   });
 
   it("an empty run reports zeros, not NaN", () => {
