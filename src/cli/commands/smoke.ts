@@ -79,7 +79,6 @@ export async function run(args: string[]): Promise<SmokeReport | undefined> {
   const smoke = smokeLocal({
     cloud: o.cloud,
     namespace: o.namespace,
-    keep: o.keep,
     hourlyPriceUsd: pool.hourlyPriceUsd,
     nodeCapacity: { cpu: String(pool.nodeCapacity.cpu), memory: String(pool.nodeCapacity.memory) },
     log,

@@ -24,7 +24,6 @@ import { poll, Steps, unreachable, type StepRecord } from "./steps.js";
 export interface SmokeOptions {
   cloud: Cloud;
   namespace: string;
-  keep: boolean;
   /** The pool's price, from the infra config: what a real run of this length would cost. */
   hourlyPriceUsd: number;
   nodeCapacity: { cpu: string; memory: string };
@@ -60,7 +59,7 @@ const readyOf = (conditions: Condition[] | undefined) => conditions?.find((c) =>
 export type SmokeSummary = Omit<SmokeReport, "result" | "error" | "steps">;
 
 /**
- * The local run; real clouds are refused before this by the command (see README, Smoke runs). `summary`
+ * The local run; real clouds stop after their checks, in the command (README, The spillway command). `summary`
  * reads what the run has done so far, so a failed run reports its group and cost too.
  */
 export function smokeLocal(o: SmokeOptions): {
