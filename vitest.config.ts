@@ -18,6 +18,8 @@ export default defineConfig({
   test: {
     projects: [
       tier("unit", { include: ["tests/unit/**/*.test.ts", "src/**/*.test.ts"] }),
+      // One component with its real dependencies: llama.cpp on the fixture model, sockets, TLS, processes.
+      tier("component"),
       tier("synth"),
       // The spillway command as a process: the test runner's report and exit codes.
       tier("cli", { testTimeout: 120_000 }),

@@ -50,6 +50,7 @@ async function image(): Promise<Blocker | undefined> {
 
 export const TIERS: Record<string, Tier> = {
   unit: { default: true, needs: () => undefined },
+  component: { default: true, needs: () => undefined },
   synth: { default: true, needs: () => undefined },
   cli: { default: true, needs: () => undefined },
   policy: { default: true, needs: () => tools(["opa", "tflint", "tofu", "checkov", "actionlint"]) },
