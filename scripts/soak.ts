@@ -4,10 +4,12 @@
  * crowd larger than the slots and queue, 429s. Samples the server's RSS (from /proc) and V8 heap (from its
  * /metrics) every few seconds.
  *
- *   npm run soak -- [--requests 10000] [--users 12] [--max-rss-growth-mb 100] [--json FILE]
+ *   npm run soak -- [--requests 10000] [--users 12] [--max-rss-growth-mb 50] [--max-heap-growth-mb 10]
  *
- * Fails (exit 1) when RSS after warm-up grows by more than the bound, when slots, the queue or in-flight
- * requests are not back to 0 at the end, or when any request got a 5xx or no answer.
+ * Fails (exit 1) when RSS after warm-up grows by more than its bound, when the V8 heap does (the median of
+ * the last quarter of samples against the first quarter's: a leak lifts the troughs between collections),
+ * when slots, the queue or in-flight requests are not back to 0 at the end, or when any request got a 5xx
+ * or no answer. Bounds and what they were set from: BENCHMARKS.md.
  */
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -26,7 +28,8 @@ const { values: args } = parseArgs({
     requests: { type: "string", default: "10000" },
     users: { type: "string", default: "12" },
     "warmup-requests": { type: "string", default: "300" },
-    "max-rss-growth-mb": { type: "string", default: "100" },
+    "max-rss-growth-mb": { type: "string", default: "50" },
+    "max-heap-growth-mb": { type: "string", default: "10" },
     "max-seconds": { type: "string", default: "3600" },
     json: { type: "string" },
   },
@@ -116,6 +119,12 @@ async function main(): Promise<number> {
   const tail = points.slice(Math.floor(points.length * 0.75)).map((p) => p.rssMb);
   const rssTailMb = tail.length ? median(tail) : rssEnd / MB;
   const growthMb = rssTailMb - rssStart / MB;
+  const quarter = Math.max(1, Math.floor(points.length / 4));
+  const heapGrowthMb =
+    points.length >= 4
+      ? median(points.slice(-quarter).map((p) => p.heapMb)) -
+        median(points.slice(0, quarter).map((p) => p.heapMb))
+      : 0;
   const fiveXx = Object.entries(report.requests.byStatus)
     .filter(([status]) => /^5\d\d$/.test(status) || status === "network" || status === "timeout")
     .reduce((n, [, c]) => n + c, 0);
@@ -123,6 +132,8 @@ async function main(): Promise<number> {
   const failures = [
     growthMb > Number(args["max-rss-growth-mb"]) &&
       `RSS grew ${growthMb.toFixed(1)} MB after warm-up (bound ${args["max-rss-growth-mb"]} MB)`,
+    heapGrowthMb > Number(args["max-heap-growth-mb"]) &&
+      `the heap grew ${heapGrowthMb.toFixed(1)} MB from the first quarter of the run to the last (bound ${args["max-heap-growth-mb"]} MB)`,
     end.slotsBusy !== 0 && `${end.slotsBusy} slot(s) still busy at the end`,
     end.queue !== 0 && `${end.queue} request(s) still queued at the end`,
     end.inFlight !== 0 && `${end.inFlight} request(s) still in flight at the end`,
@@ -141,7 +152,11 @@ async function main(): Promise<number> {
       growthMb: Number(growthMb.toFixed(1)),
       maxMb: Number(Math.max(...points.map((p) => p.rssMb), rssEnd / MB).toFixed(1)),
     },
-    heapMb: { first: points[0]?.heapMb ?? null, last: points.at(-1)?.heapMb ?? null },
+    heapMb: {
+      first: points[0]?.heapMb ?? null,
+      last: points.at(-1)?.heapMb ?? null,
+      growthMb: Number(heapGrowthMb.toFixed(1)),
+    },
     endGauges: end,
     failures,
     samples: points,
@@ -156,7 +171,7 @@ async function main(): Promise<number> {
     `RSS after warm-up ${r.afterWarmupMb} MB, end of run ${r.tailMedianMb} MB (growth ${r.growthMb} MB), max ${r.maxMb} MB`,
   );
   log(
-    `heap ${result.heapMb.first} → ${result.heapMb.last} MB; end: slots ${end.slotsBusy}, queue ${end.queue}, in flight ${end.inFlight}`,
+    `heap ${result.heapMb.first} → ${result.heapMb.last} MB (growth ${result.heapMb.growthMb} MB); end: slots ${end.slotsBusy}, queue ${end.queue}, in flight ${end.inFlight}`,
   );
   for (const f of failures) log(`FAIL: ${f}`);
   log(failures.length ? "soak failed" : "soak passed");
