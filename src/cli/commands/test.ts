@@ -9,6 +9,7 @@ import { writeReport } from "../lib/report-file.js";
 import {
   buildReport,
   testsOf,
+  type ExitCode,
   type TestEntry,
   type TestReport,
   type TierResult,
@@ -72,20 +73,13 @@ async function runTier(
 ): Promise<{ result: TierResult; tests: TestEntry[]; loadTest?: unknown }> {
   const started = performance.now();
   const seconds = () => Math.round((performance.now() - started) / 100) / 10;
+  const notRun = (reason: string, exitCode: ExitCode) => {
+    process.stderr.write(`[test] ${tier}: not run: ${reason}\n`);
+    const result: TierResult = { tier, status: "not-run", exitCode, reason, duration: seconds() };
+    return { result, tests: [] };
+  };
   const blocker = await TIERS[tier]?.needs();
-  if (blocker) {
-    process.stderr.write(`[test] ${tier}: not run: ${blocker.reason}\n`);
-    return {
-      result: {
-        tier,
-        status: "not-run",
-        exitCode: blocker.exitCode,
-        reason: blocker.reason,
-        duration: seconds(),
-      },
-      tests: [],
-    };
-  }
+  if (blocker) return notRun(blocker.reason, blocker.exitCode);
   const jsonOut = join(work, `${tier}.json`);
   const loadReport = join(work, "load-test.json");
   const { code, tail } = await vitest(
@@ -100,15 +94,11 @@ async function runTier(
     ? (JSON.parse(readFileSync(loadReport, "utf8")) as unknown)
     : undefined;
   if (code !== 0 && tests.length === 0 && /No test files found/.test(tail)) {
-    const reason = `no test file of the ${tier} tier matches --filter ${filters.join(" ")}`;
-    process.stderr.write(`[test] ${tier}: not run: ${reason}\n`);
-    return { result: { tier, status: "not-run", exitCode: 3, reason, duration: seconds() }, tests };
+    return notRun(`no test file of the ${tier} tier matches --filter ${filters.join(" ")}`, 3);
   }
   if (code !== 0 && tests.length === 0) {
     // Nothing ran: the tier's own setup (a control plane, an emulator, a container API) did not come up.
-    const reason = setupError(tail);
-    process.stderr.write(`[test] ${tier}: not run: ${reason}\n`);
-    return { result: { tier, status: "not-run", exitCode: 2, reason, duration: seconds() }, tests };
+    return notRun(setupError(tail), 2);
   }
   const failed = code !== 0 || tests.some((t) => t.status === "failed");
   return {
