@@ -13,3 +13,5 @@ export const POOL_LABEL = "spillway.dev/pool";
 export const SPOT_TAINT_KEY = "spillway.dev/spot";
 /** The InferenceModel an owned object belongs to. */
 export const MODEL_LABEL = "spillway.dev/model";
+/** Every object the operator makes carries `app.kubernetes.io/managed-by: spillway`; its informers select on it. */
+export const MANAGED_BY = { key: "app.kubernetes.io/managed-by", value: "spillway" } as const;

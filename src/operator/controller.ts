@@ -18,7 +18,7 @@ import {
 import type { Logger } from "pino";
 import { GROUP, VERSION } from "../api/common.js";
 import type { InferenceModel } from "../api/inference-model.js";
-import { TIER_LABEL } from "../api/labels.js";
+import { MANAGED_BY, TIER_LABEL } from "../api/labels.js";
 import { parseTerminationMessage } from "../api/server.js";
 import type { PodLoad, Recommendation } from "./autoscale.js";
 import { decideModel } from "./decide.js";
@@ -37,7 +37,7 @@ import type { ObservedDeployment } from "./status.js";
  * backoff; a watch that breaks is restarted, never fatal.
  */
 
-const MANAGED = "app.kubernetes.io/managed-by=spillway";
+const MANAGED = `${MANAGED_BY.key}=${MANAGED_BY.value}`;
 const PLURAL = "inferencemodels";
 
 type Cached<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;

@@ -1,6 +1,6 @@
 import { API_VERSION } from "../api/common.js";
 import type { InferenceModel } from "../api/inference-model.js";
-import { MODEL_LABEL, POOL_LABEL, SPOT_TAINT_KEY, TIER_LABEL } from "../api/labels.js";
+import { MANAGED_BY, MODEL_LABEL, POOL_LABEL, SPOT_TAINT_KEY, TIER_LABEL } from "../api/labels.js";
 import { SERVER_ENV, SERVER_PATHS, SERVER_PORT } from "../api/server.js";
 
 export { MODEL_LABEL, SPOT_TAINT_KEY, TIER_LABEL, SERVER_PORT };
@@ -52,7 +52,7 @@ function labels(model: InferenceModel, tier?: Tier): Record<string, string> {
   return {
     "app.kubernetes.io/name": "spillway-inference",
     "app.kubernetes.io/instance": model.metadata.name,
-    "app.kubernetes.io/managed-by": "spillway",
+    [MANAGED_BY.key]: MANAGED_BY.value,
     [MODEL_LABEL]: model.metadata.name,
     ...(tier ? { [TIER_LABEL]: tier } : {}),
   };

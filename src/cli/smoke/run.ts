@@ -5,6 +5,7 @@ import { DeleteObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { stringify } from "yaml";
 import type { BurstPoolSpec } from "../../api/burst-pool.js";
 import { POOL_LABEL } from "../../api/labels.js";
+import { SERVER_PORT } from "../../api/server.js";
 import { AwsPoolDriver } from "../../operator/pools/aws.js";
 import * as emulators from "../local-emulators.js";
 import { kubectlFor, type Kubectl } from "../lib/kubectl.js";
@@ -217,7 +218,7 @@ export function smokeLocal(o: SmokeOptions): {
         const ip = (
           await kubectl(["get", "svc", name, "-n", o.namespace, "-o", "jsonpath={.spec.clusterIP}"])
         ).trim();
-        const res = await fetch(`http://${ip}:8080/v1/chat/completions`, {
+        const res = await fetch(`http://${ip}:${SERVER_PORT}/v1/chat/completions`, {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: JSON.stringify({
