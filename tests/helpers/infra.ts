@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify, stripVTControlCharacters } from "node:util";
 import { parse } from "yaml";
+import { afterAll } from "vitest";
 import { validateConfig, type InfraConfig } from "../../infra/config/schema.js";
 import { ROOT } from "../../infra/lib/tofu.js";
 import type { BuildOptions, StackId } from "../../infra/stacks/index.js";
@@ -88,6 +89,22 @@ export function synthApp(
   change?: (stacks: Stacks) => void,
 ): SynthesizedApp & { json(id: StackId): Synthesized } {
   return synthAppOnDisk(config, change) as SynthesizedApp & { json(id: StackId): Synthesized };
+}
+
+/**
+ * synthApp for one test file: every app it makes is removed after the file's tests (vitest's afterAll).
+ * Call it at the top level of a test file.
+ */
+export function synthAppsForFile(): typeof synthApp {
+  const apps: SynthesizedApp[] = [];
+  afterAll(() => {
+    for (const app of apps) app.cleanup();
+  });
+  return (...args) => {
+    const app = synthApp(...args);
+    apps.push(app);
+    return app;
+  };
 }
 
 /**

@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { repoRoot } from "../../src/cli/lib/paths.js";
 import { STACK_IDS } from "../../infra/stacks/index.js";
 import { badVariants } from "../../infra/testing.js";
-import { synthApp, type SynthesizedApp } from "../helpers/infra.js";
+import { synthAppsForFile } from "../helpers/infra.js";
 import { checkov, type CheckovFinding, type CheckovReport } from "../helpers/policy.js";
 
 const SKIPS_FILE = join(repoRoot, "infra", "checkov-skips.yaml");
@@ -29,15 +29,8 @@ function acceptedFindings(): AcceptedFinding[] {
 
 const label = (f: Pick<CheckovFinding, "check" | "resource">) => `${f.check} ${f.resource}`;
 
-const apps: SynthesizedApp[] = [];
-function variant(...args: Parameters<typeof synthApp>): SynthesizedApp {
-  const app = synthApp(...args);
-  apps.push(app);
-  return app;
-}
-afterAll(() => {
-  for (const app of apps) app.cleanup();
-});
+/** The real stacks with `change` applied, synthesized to disk, removed after this file's tests. */
+const variant = synthAppsForFile();
 
 describe("checkov over the synthesized stacks (offline)", () => {
   const accepted = acceptedFindings();

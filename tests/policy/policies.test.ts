@@ -1,21 +1,13 @@
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { StackId } from "../../infra/stacks/index.js";
 import { STACK_IDS } from "../../infra/stacks/index.js";
 import { badVariants } from "../../infra/testing.js";
-import { synthApp, infraTestConfig, type SynthesizedApp } from "../helpers/infra.js";
+import { infraTestConfig, synthAppsForFile, type SynthesizedApp } from "../helpers/infra.js";
 import { denials, opa, POLICIES } from "../helpers/policy.js";
 
-const apps: SynthesizedApp[] = [];
-/** The real stacks with `change` applied, synthesized to disk. */
-function variant(...args: Parameters<typeof synthApp>): SynthesizedApp {
-  const app = synthApp(...args);
-  apps.push(app);
-  return app;
-}
-afterAll(() => {
-  for (const app of apps) app.cleanup();
-});
+/** The real stacks with `change` applied, synthesized to disk, removed after this file's tests. */
+const variant = synthAppsForFile();
 const stackFile = (app: SynthesizedApp, id: StackId) => join(app.stackDir(id), "cdk.tf.json");
 
 describe("OPA policies", () => {
