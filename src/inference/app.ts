@@ -8,6 +8,7 @@ import type {
 } from "fastify";
 import fp from "fastify-plugin";
 import { ApiError, errorBody, errors } from "./errors.js";
+import { embeddingRoutes } from "./routes/embeddings.js";
 import { generationRoutes } from "./routes/generation.js";
 import { infoRoutes } from "./routes/info.js";
 import type { Runtime } from "./runtime.js";
@@ -155,4 +156,5 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(core, opts);
   await fastify.register(infoRoutes, opts);
   await fastify.register(generationRoutes, opts);
+  await fastify.register(embeddingRoutes, opts);
 };

@@ -10,6 +10,7 @@ import {
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
+  type LlamaEmbeddingContext,
   type LlamaGrammar,
   type LlamaModel,
   type Token,
@@ -95,6 +96,14 @@ export interface EngineOptions {
   log: (level: "error" | "warn" | "info" | "debug", msg: string, fields?: Record<string, unknown>) => void;
 }
 
+/** What to embed: a text, or tokens of this model's vocabulary. */
+export type EmbeddingInput = string | Token[];
+
+export interface EmbeddingResult {
+  vectors: number[][];
+  promptTokens: number;
+}
+
 export class ModelLoadError extends Error {
   override name = "ModelLoadError";
 }
@@ -104,6 +113,7 @@ export class Engine {
   /** llama.cpp's threads, as chosen (see threads.ts). */
   readonly threads: number;
   private jsonGrammar: Promise<LlamaGrammar> | undefined;
+  private embedder: Promise<LlamaEmbeddingContext> | undefined;
 
   private constructor(
     private readonly llama: Llama,
@@ -305,7 +315,52 @@ export class Engine {
     }
   }
 
+  /** Tokens in the model's vocabulary; token inputs outside it are refused before they reach llama.cpp. */
+  get vocabularySize(): number {
+    return this.model.fileInfo.metadata.tokenizer.ggml.tokens.length;
+  }
+
+  /**
+   * One embedding per input, in order. The embedding context (a second, single-sequence context) is made
+   * on first use, so a server that only generates pays nothing for it. The caller holds a slot.
+   */
+  async embed(inputs: EmbeddingInput[], signal?: AbortSignal): Promise<EmbeddingResult> {
+    this.embedder ??= this.model.createEmbeddingContext({
+      contextSize: this.contextSize,
+      batchSize: this.contextSize,
+      threads: this.threads,
+    });
+    const context = await this.embedder;
+    const prepared = inputs.map((input, i) => {
+      const tokens = typeof input === "string" ? this.model.tokenize(input) : [...input];
+      const bad = tokens.find((t) => t >= this.vocabularySize);
+      if (bad !== undefined) {
+        throw errors.invalidRequest(
+          `input[${i}] has token ${bad}, outside the model's vocabulary of ${this.vocabularySize}.`,
+          "input",
+        );
+      }
+      // As evaluated: with the BOS (and EOS) the model's tokenizer adds.
+      const length = context.calculateInputLength([...tokens]);
+      if (length >= this.contextSize) {
+        throw errors.invalidRequest(
+          `input[${i}] is ${length} tokens; this model's maximum context length for embeddings is ${this.contextSize - 1}.`,
+          "input",
+          "context_length_exceeded",
+        );
+      }
+      return { tokens, length };
+    });
+    const vectors: number[][] = [];
+    for (const { tokens } of prepared) {
+      signal?.throwIfAborted();
+      vectors.push([...(await context.getEmbeddingFor(tokens)).vector]);
+    }
+    return { vectors, promptTokens: prepared.reduce((n, p) => n + p.length, 0) };
+  }
+
   async close(): Promise<void> {
+    if (this.embedder) await (await this.embedder).dispose();
     await this.context.dispose();
     await this.model.dispose();
     await this.llama.dispose();

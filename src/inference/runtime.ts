@@ -1,4 +1,5 @@
 import type { Engine } from "./engine.js";
+import { errors } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 
 export type Phase = "loading" | "ready" | "draining" | "failed";
@@ -32,6 +33,19 @@ export class Runtime {
       this.metrics.inFlight.set(this.inFlight);
       if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
     };
+  }
+
+  /** The engine for a request naming `model`; 503 while not ready, 404 for another model's name. */
+  engineFor(model: string): Engine {
+    if (this.phase !== "ready" || !this.engine) {
+      throw errors.notReady(
+        this.phase === "draining"
+          ? "The server is draining; retry on another replica."
+          : "The model is not loaded yet.",
+      );
+    }
+    if (model !== this.modelId) throw errors.modelNotFound(model);
+    return this.engine;
   }
 
   get activeRequests(): number {

@@ -129,3 +129,36 @@ export const errorResponses = {
   500: ErrorResponse,
   503: ErrorResponse,
 };
+
+const EMBEDDING_INPUTS = 2048; // OpenAI's limit on inputs per request
+
+export const EmbeddingRequest = Type.Object({
+  model: Type.String({ minLength: 1 }),
+  input: Type.Union([
+    Type.String({ minLength: 1 }),
+    Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: EMBEDDING_INPUTS }),
+    Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }),
+    Type.Array(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }), {
+      minItems: 1,
+      maxItems: EMBEDDING_INPUTS,
+    }),
+  ]),
+  encoding_format: Type.Optional(Type.Union([Type.Literal("float"), Type.Literal("base64")])),
+  dimensions: Type.Optional(Type.Integer({ minimum: 1 })),
+  user: Type.Optional(Type.String()),
+});
+export type EmbeddingRequest = Static<typeof EmbeddingRequest>;
+
+export const EmbeddingResponse = Type.Object({
+  object: Type.Literal("list"),
+  data: Type.Array(
+    Type.Object({
+      object: Type.Literal("embedding"),
+      index: Type.Integer(),
+      // base64: the float32 vector's little-endian bytes, as OpenAI sends it.
+      embedding: Type.Union([Type.Array(Type.Number()), Type.String()]),
+    }),
+  ),
+  model: Type.String(),
+  usage: Type.Object({ prompt_tokens: Type.Integer(), total_tokens: Type.Integer() }),
+});

@@ -16,6 +16,7 @@ const FILES = {
   ChatCompletion: "resources/chat/completions/completions.d.ts",
   ChatCompletionChunk: "resources/chat/completions/completions.d.ts",
   Completion: "resources/completions.d.ts",
+  CreateEmbeddingResponse: "resources/embeddings.d.ts",
   Model: "resources/models.d.ts",
   ErrorObject: "resources/shared.d.ts",
 } as const;

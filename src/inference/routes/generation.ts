@@ -112,15 +112,7 @@ async function run(
   reply: FastifyReply,
 ) {
   const started = performance.now();
-  const engine = runtime.engine;
-  if (runtime.phase !== "ready" || !engine) {
-    throw errors.notReady(
-      runtime.phase === "draining"
-        ? "The server is draining; retry on another replica."
-        : "The model is not loaded yet.",
-    );
-  }
-  if (job.model !== runtime.modelId) throw errors.modelNotFound(job.model);
+  const engine = runtime.engineFor(job.model);
   if (job.n != null && job.n !== 1) throw errors.invalidRequest("Only n=1 is supported.", "n");
   const prepared = await engine.prepare(job.prompt, job.sampling);
 
