@@ -59,6 +59,14 @@ const Server = Type.Object(
     threads: Type.Optional(
       Type.Integer({ minimum: 0, maximum: 1024, description: "0 or unset: chosen by the server." }),
     ),
+    servedModelNames: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 256, pattern: "^[^,\\s]+$" }), {
+        maxItems: 16,
+        description:
+          "Other names requests may use for this model besides metadata.name (e.g. a client's default " +
+          'model name); "*" accepts any name, as llama.cpp\'s server does. Responses carry metadata.name.',
+      }),
+    ),
     resources: Type.Optional(ResourceRequirements),
     env: Type.Optional(
       Type.Array(EnvVar, {

@@ -18,6 +18,7 @@ export const SERVER_ENV = {
   model: "SPILLWAY_MODEL",
   modelSha256: "SPILLWAY_MODEL_SHA256",
   modelId: "SPILLWAY_MODEL_ID",
+  servedModelNames: "SPILLWAY_SERVED_MODEL_NAMES",
   contextSize: "SPILLWAY_CONTEXT_SIZE",
   parallel: "SPILLWAY_PARALLEL",
   threads: "SPILLWAY_THREADS",

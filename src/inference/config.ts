@@ -18,6 +18,8 @@ export const ConfigSchema = Type.Object({
   model: Type.String({ minLength: 1, description: "path, file://, https://, s3:// or gs:// URI of a GGUF" }),
   modelSha256: Type.Optional(Type.String({ pattern: "^[a-f0-9]{64}$" })),
   modelId: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  /** Other names requests may use for the model, comma-separated; `*` accepts any name. */
+  servedModelNames: Type.Optional(Type.String({ pattern: "^[^,\\s]+(,[^,\\s]+)*$", maxLength: 4096 })),
   contextSize: Int(16, 1 << 20, 2048),
   parallel: Int(1, 256, 4),
   /** 0 = choose by the work (see threads.ts). */
@@ -43,6 +45,7 @@ const FLAGS: Record<Exclude<keyof Config, "apiKey">, string> = {
   model: "model",
   modelSha256: "sha256",
   modelId: "model-id",
+  servedModelNames: "served-model-names",
   contextSize: "context-size",
   parallel: "parallel",
   threads: "threads",

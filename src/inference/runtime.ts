@@ -16,10 +16,21 @@ export class Runtime {
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
 
+  private readonly names: ReadonlySet<string>;
+
+  /** `aliases`: other names requests may use for the model; "*" among them accepts any name. */
   constructor(
     readonly modelId: string,
     readonly metrics: Metrics,
-  ) {}
+    aliases: readonly string[] = [],
+  ) {
+    this.names = new Set([modelId, ...aliases]);
+  }
+
+  /** Whether a request naming `model` is for this server's model. */
+  serves(model: string): boolean {
+    return this.names.has(model) || this.names.has("*");
+  }
 
   /** Marks a generation request as started; the returned function marks it done (idempotent). */
   track(): () => void {
@@ -44,7 +55,7 @@ export class Runtime {
           : "The model is not loaded yet.",
       );
     }
-    if (model !== this.modelId) throw errors.modelNotFound(model);
+    if (!this.serves(model)) throw errors.modelNotFound(model);
     return this.engine;
   }
 

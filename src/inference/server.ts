@@ -34,7 +34,7 @@ export async function createServer(config: Config): Promise<Server> {
     ajv: { customOptions: { coerceTypes: false } },
   });
   const metrics = createMetrics();
-  const runtime = new Runtime(modelIdFor(config), metrics);
+  const runtime = new Runtime(modelIdFor(config), metrics, config.servedModelNames?.split(",") ?? []);
   await fastify.register(app, {
     runtime,
     apiKey: config.apiKey,

@@ -84,6 +84,9 @@ function serverEnv(model: InferenceModel, config: PlanConfig) {
   ];
   if (m.sha256) env.push({ name: SERVER_ENV.modelSha256, value: m.sha256 });
   if (server.threads !== undefined) env.push({ name: SERVER_ENV.threads, value: String(server.threads) });
+  if (server.servedModelNames?.length) {
+    env.push({ name: SERVER_ENV.servedModelNames, value: server.servedModelNames.join(",") });
+  }
   if (server.apiKeySecretRef) {
     env.push({
       name: SERVER_ENV.apiKey,

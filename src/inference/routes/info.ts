@@ -48,7 +48,7 @@ export const infoRoutes: FastifyPluginAsync<AppOptions> = (fastify, { runtime })
     "/v1/models/:model",
     { schema: { response: { 200: ModelObject, 404: ErrorResponse } } },
     (request) => {
-      if (request.params.model !== runtime.modelId) throw errors.modelNotFound(request.params.model);
+      if (!runtime.serves(request.params.model)) throw errors.modelNotFound(request.params.model);
       return modelObject();
     },
   );

@@ -23,6 +23,8 @@ describe("inference config", () => {
     [["--sha256", "abc"], /--sha256 \/ SPILLWAY_MODEL_SHA256/],
     [["--log-level", "loud"], /--log-level/],
     [["--unknown"], /Unknown option '--unknown'/],
+    [["--served-model-names", "a,,b"], /--served-model-names \/ SPILLWAY_SERVED_MODEL_NAMES/],
+    [["--served-model-names", "a, b"], /--served-model-names \/ SPILLWAY_SERVED_MODEL_NAMES/],
   ])("rejects %j naming the option", (args, message) => {
     expect(() => loadConfig(["--model", "m", ...args], {})).toThrow(message);
   });
@@ -39,22 +41,10 @@ describe("inference config", () => {
 
 describe("thread choice", () => {
   it.each([
-    [
-      { configured: 3, embedding: 4096, cpus: 2 },
-      { threads: 3, followBatch: false },
-    ],
-    [
-      { configured: 0, embedding: 64, cpus: 8 },
-      { threads: 1, followBatch: false },
-    ],
-    [
-      { configured: 0, embedding: 576, cpus: 2 },
-      { threads: 2, followBatch: true },
-    ],
-    [
-      { configured: 0, embedding: 4096, cpus: 1 },
-      { threads: 1, followBatch: false },
-    ],
+    [{ configured: 3, embedding: 4096, cpus: 2 }, 3],
+    [{ configured: 0, embedding: 64, cpus: 8 }, 1],
+    [{ configured: 0, embedding: 576, cpus: 2 }, 2],
+    [{ configured: 0, embedding: 4096, cpus: 1 }, 1],
   ])("%j → %j", (opts, choice) => {
     expect(chooseThreads(opts)).toEqual(choice);
   });

@@ -87,6 +87,7 @@ describe("plan", () => {
       withServer({
         parallel: 8,
         threads: 2,
+        servedModelNames: ["gpt-4o-mini", "default"],
         image: "registry.example/inf:1",
         apiKeySecretRef: { name: "s", key: "k" },
         env: [{ name: "SPILLWAY_LOG_LEVEL", value: "debug" }],
@@ -100,6 +101,7 @@ describe("plan", () => {
       SPILLWAY_MODEL_ID: "m",
       SPILLWAY_PARALLEL: "8",
       SPILLWAY_THREADS: "2",
+      SPILLWAY_SERVED_MODEL_NAMES: "gpt-4o-mini,default",
       SPILLWAY_CONTEXT_SIZE: "2048",
       SPILLWAY_HOST: "0.0.0.0",
       SPILLWAY_API_KEY: { secretKeyRef: { name: "s", key: "k" } },
