@@ -1,5 +1,5 @@
 /**
- * npm run bench:inference [-- --runs 3 --tokens 64 --model FILE]
+ * npm run bench:inference [-- --runs 3 --tokens 64 --weights F16|Q8_0|Q4_K --model FILE]
  *
  * Measures the inference server against two baselines with the same settings, on the smollm2-135m-shape
  * fixture: in-process node-llama-cpp generation (the limit through this engine) and llama.cpp's own
@@ -16,9 +16,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContext, type LlamaModel } from "node-llama-cpp";
-import { writeModel } from "../../src/lib/gguf-fixture.js";
+import { WEIGHTS, writeModel, type Weights } from "../../src/lib/gguf-fixture.js";
 import { repoRoot } from "../../src/cli/lib/paths.js";
-import { threadsFollowBatch } from "../../src/inference/batch-threads.js";
 import { median, percentile } from "../../src/lib/stats.js";
 
 const { values: args } = parseArgs({
@@ -26,10 +25,16 @@ const { values: args } = parseArgs({
     runs: { type: "string", default: "3" },
     tokens: { type: "string", default: "64" },
     model: { type: "string" },
+    weights: { type: "string", default: "F16" },
     json: { type: "string" },
     levels: { type: "string", default: "1,2,4,8" },
   },
 });
+if (!(WEIGHTS as readonly string[]).includes(args.weights)) {
+  process.stderr.write(`--weights must be one of ${WEIGHTS.join(", ")}\n`);
+  process.exit(3);
+}
+const WEIGHT_TYPE = args.weights as Weights;
 const RUNS = Number(args.runs);
 const TOKENS = Number(args.tokens);
 const LEVELS = args.levels.split(",").map(Number);
@@ -189,19 +194,19 @@ async function startLlamaServer(modelPath: string) {
 }
 
 async function main() {
-  const modelPath = args.model ?? join(tmpdir(), "spillway-fixtures", "smollm2-135m-shape-42.gguf");
+  const suffix = WEIGHT_TYPE === "F16" ? "" : `-${WEIGHT_TYPE}`;
+  const modelPath = args.model ?? join(tmpdir(), "spillway-fixtures", `smollm2-135m-shape-42${suffix}.gguf`);
   if (!existsSync(modelPath)) {
     mkdirSync(join(tmpdir(), "spillway-fixtures"), { recursive: true });
-    log(`writing the smollm2-135m-shape fixture to ${modelPath}`);
-    writeModel(modelPath, "smollm2-135m-shape");
+    log(`writing the smollm2-135m-shape fixture (${WEIGHT_TYPE}) to ${modelPath}`);
+    writeModel(modelPath, "smollm2-135m-shape", 42, WEIGHT_TYPE === "F16" ? undefined : WEIGHT_TYPE);
   }
   const cpus = availableParallelism();
   const llama = await getLlama({ build: "never", gpu: false, logLevel: LlamaLogLevel.error });
   const model = await llama.loadModel({ modelPath });
 
-  // 1. Threads: in-process, one stream and a batch of 4: a fixed 1..cpus threads, and all cores with
-  // single-token steps on one thread (what the server does for models this size).
-  const threadModes = [...Array.from({ length: cpus }, (_, i) => `${i + 1}`), `${cpus}, per batch`];
+  // 1. Threads: in-process, one stream and a batch of 4, with 1..cpus threads.
+  const threadModes = Array.from({ length: cpus }, (_, i) => `${i + 1}`);
   const threadRows: { mode: string; c: number; tps: number }[] = [];
   for (const mode of threadModes) {
     const ctx = await model.createContext({
@@ -209,7 +214,6 @@ async function main() {
       sequences: PARALLEL,
       threads: parseInt(mode, 10),
     });
-    if (mode.endsWith("per batch")) threadsFollowBatch(ctx);
     for (const c of [1, 4]) {
       const tps: number[] = [];
       for (let r = 0; r < RUNS; r++) tps.push((await baselineRound(model, ctx, c)).tokensPerSecond);
@@ -220,12 +224,12 @@ async function main() {
   }
   // The server picks its threads itself (threads.ts, --threads 0); the baseline does the same.
   const { chooseThreads } = await import("../../src/inference/threads.js");
-  const { threads, followBatch } = chooseThreads({
+  const threads = chooseThreads({
     configured: 0,
     embedding: model.embeddingVectorSize,
     cpus,
   });
-  log(`server and baseline use ${threads} thread(s)${followBatch ? ", one for single-token steps" : ""}`);
+  log(`server and baseline use ${threads} thread(s)`);
 
   // 2. Server vs in-process, alternating.
   const server = await startServer(modelPath, 0);
@@ -235,7 +239,6 @@ async function main() {
     sequences: PARALLEL,
     threads,
   });
-  if (followBatch) threadsFollowBatch(context);
   const results: Record<number, { server: Sample[]; base: Sample[]; llama: Sample[] }> = {};
   try {
     await serverRound(1); // warm the HTTP path
@@ -289,7 +292,7 @@ async function main() {
     const four = rows.find((r) => r.c === 4);
     const lines = [
       `model: smollm2-135m-shape fixture (F16, ${model.embeddingVectorSize} embd), ${TOKENS} tokens per request, temperature 0,` +
-        ` context ${CONTEXT}/slot, ${PARALLEL} slots, ${threads} thread(s)${followBatch ? " (1 for single-token steps)" : ""}, median of ${RUNS} runs, ${cpus} CPUs`,
+        ` context ${CONTEXT}/slot, ${PARALLEL} slots, ${threads} thread(s), median of ${RUNS} runs, ${cpus} CPUs`,
       "",
       "| concurrency | server tok/s | in-process tok/s | ratio | TTFT p50 server / in-process (ms) | TTFT p95 server / in-process (ms) | TTFT p50 overhead (ms) |",
       "| --- | --- | --- | --- | --- | --- | --- |",

@@ -17,7 +17,6 @@ import {
 } from "node-llama-cpp";
 import { errors } from "./errors.js";
 import { SlotPool } from "./slots.js";
-import { threadsFollowBatch } from "./batch-threads.js";
 import { StopMatcher } from "./stop-matcher.js";
 import { chooseThreads } from "./threads.js";
 import { jsonSchemaGrammar } from "./json-schema-grammar.js";
@@ -162,7 +161,7 @@ export class Engine {
         { cause: err },
       );
     }
-    const { threads, followBatch } = chooseThreads({
+    const threads = chooseThreads({
       configured: opts.threads,
       embedding: model.embeddingVectorSize,
       cpus: availableParallelism(),
@@ -173,7 +172,6 @@ export class Engine {
       batchSize: opts.batchSize,
       threads,
     });
-    const threadsFollowingBatch = followBatch && threadsFollowBatch(context);
     const slots = Array.from({ length: opts.parallel }, (_, id) => {
       const sequence = context.getSequence();
       return { id, sequence, completion: new LlamaCompletion({ contextSequence: sequence }) };
@@ -186,7 +184,8 @@ export class Engine {
       contextSize: opts.contextSize,
       parallel: opts.parallel,
       threads,
-      threadsFollowingBatch,
+      // node-llama-cpp decodes on libuv's threadpool; one worker is much faster (see threads.ts).
+      uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? "4 (libuv's default)",
       chatWrapper: chatWrapper.wrapperName,
       gpu: llama.gpu,
     });

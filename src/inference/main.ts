@@ -33,6 +33,13 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     });
   }
 
+  if (!env.UV_THREADPOOL_SIZE) {
+    // libuv reads it once, at its first use, before this code runs: it has to come from the environment.
+    server.fastify.log.warn(
+      "UV_THREADPOOL_SIZE is not set: llama.cpp's decodes run on libuv's default pool of 4 threads, which is " +
+        "slower than one; start the server with UV_THREADPOOL_SIZE=1 (the image does)",
+    );
+  }
   await server.fastify.listen({ port: config.port, host: config.host });
   try {
     await server.load();

@@ -1,16 +1,12 @@
 /**
- * How many CPU threads llama.cpp gets when the config leaves it to us (threads = 0), and whether the
- * count follows each batch (batch-threads.ts).
+ * How many CPU threads llama.cpp gets when the config leaves it to us (threads = 0).
  *
- * Measured on 2 cores (BENCHMARKS.md): thread hand-off costs more than it saves when a decode step is
- * small. For small models every step is small: one thread. For larger ones a prompt or several streams
- * decoding together use every core, while a step of one stream's single token runs on one thread.
+ * Small models (embedding < 512, e.g. the `tiny` test fixture) run every step on one thread: their steps
+ * are so small that hand-off between threads costs more than it saves. Larger ones use every core, for
+ * single-token steps too (BENCHMARKS.md, "libuv's threadpool").
  */
-export function chooseThreads(opts: { configured: number; embedding: number; cpus: number }): {
-  threads: number;
-  followBatch: boolean;
-} {
-  if (opts.configured > 0) return { threads: opts.configured, followBatch: false };
-  if (opts.embedding < 512 || opts.cpus === 1) return { threads: 1, followBatch: false };
-  return { threads: opts.cpus, followBatch: true };
+export function chooseThreads(opts: { configured: number; embedding: number; cpus: number }): number {
+  if (opts.configured > 0) return opts.configured;
+  if (opts.embedding < 512) return 1;
+  return opts.cpus;
 }

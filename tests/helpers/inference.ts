@@ -46,6 +46,8 @@ export function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): Server
   const port = 20000 + Math.floor(Math.random() * 20000);
   const p = spawnTs("src/inference/main.ts", ["--port", String(port), "--host", "127.0.0.1", ...args], {
     SPILLWAY_LOG_LEVEL: "info",
+    // As `npm run serve` and the image start it.
+    UV_THREADPOOL_SIZE: "1",
     ...env,
   });
   return { ...p, url: `http://127.0.0.1:${port}` };

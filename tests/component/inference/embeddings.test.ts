@@ -56,7 +56,9 @@ describe("embeddings", () => {
     const b = asFloat.data[0]?.embedding ?? [];
     expect(a).toHaveLength(64);
     // base64 carries float32; JSON carries the same float32 values as decimals.
-    b.forEach((v, i) => { expect(a[i]).toBeCloseTo(v, 5); });
+    b.forEach((v, i) => {
+      expect(a[i]).toBeCloseTo(v, 5);
+    });
     expect(Math.hypot(...a)).toBeGreaterThan(0);
   });
 
