@@ -338,7 +338,7 @@ describe("errors", () => {
   });
 
   it("unknown route → 404 in the same error shape", async () => {
-    const res = await server.fastify.inject({ url: "/v1/embeddings", method: "POST", payload: {} });
+    const res = await server.fastify.inject({ url: "/v1/audio/speech", method: "POST", payload: {} });
     expect(res.statusCode).toBe(404);
     expect(res.json().error.type).toBe("not_found_error");
   });
