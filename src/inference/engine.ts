@@ -16,6 +16,7 @@ import {
   type Token,
 } from "node-llama-cpp";
 import { errors } from "./errors.js";
+import { decodeInLockstep } from "./lockstep.js";
 import { SlotPool } from "./slots.js";
 import { StopMatcher } from "./stop-matcher.js";
 import { chooseThreads } from "./threads.js";
@@ -172,8 +173,10 @@ export class Engine {
       batchSize: opts.batchSize,
       threads,
     });
+    let lockstep = true;
     const slots = Array.from({ length: opts.parallel }, (_, id) => {
       const sequence = context.getSequence();
+      lockstep = decodeInLockstep(sequence) && lockstep;
       return { id, sequence, completion: new LlamaCompletion({ contextSequence: sequence }) };
     });
     const chatWrapper = resolveChatWrapper(model);
@@ -186,6 +189,7 @@ export class Engine {
       threads,
       // node-llama-cpp decodes on libuv's threadpool; one worker is much faster (see threads.ts).
       uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? "4 (libuv's default)",
+      lockstep,
       chatWrapper: chatWrapper.wrapperName,
       gpu: llama.gpu,
     });
