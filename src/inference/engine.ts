@@ -25,7 +25,7 @@ import { jsonSchemaGrammar } from "./json-schema-grammar.js";
 /**
  * One model, one llama.cpp context with `parallel` sequences ("slots"). Requests that generate at the
  * same time decode in one batch: node-llama-cpp gathers the pending tokens of every sequence of a context
- * into the next llama_decode call (continuous batching).
+ * into the next llama_decode call (continuous batching), and lockstep.ts makes sure none misses it.
  */
 
 export interface ChatMessage {
