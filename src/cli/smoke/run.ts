@@ -218,16 +218,31 @@ export function smokeLocal(o: SmokeOptions): {
         const ip = (
           await kubectl(["get", "svc", name, "-n", o.namespace, "-o", "jsonpath={.spec.clusterIP}"])
         ).trim();
-        const res = await fetch(`http://${ip}:${SERVER_PORT}/v1/chat/completions`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({
-            model: name,
-            messages: [{ role: "user", content: "Say hello." }],
-            max_tokens: 8,
-          }),
-          signal: AbortSignal.timeout(timeouts.chatMs),
-        });
+        const deadline = Date.now() + timeouts.chatMs;
+        const send = () =>
+          fetch(`http://${ip}:${SERVER_PORT}/v1/chat/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({
+              model: name,
+              messages: [{ role: "user", content: "Say hello." }],
+              max_tokens: 8,
+            }),
+            signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
+          });
+        let res: Response;
+        for (;;) {
+          try {
+            res = await send();
+            break;
+          } catch (err) {
+            // A Ready pod can precede the Service's forwarding rules (kube-proxy programs them after the
+            // endpoint turns ready): a refused connection is retried until the step's deadline; an HTTP
+            // answer, or the deadline, is final.
+            if (!(err instanceof TypeError) || Date.now() + 500 >= deadline) throw err;
+            await new Promise((r) => setTimeout(r, 500));
+          }
+        }
         const body = (await res.json()) as {
           choices?: { message?: { content?: string } }[];
           usage?: { completion_tokens?: number };
