@@ -16,7 +16,7 @@ import {
   type Token,
 } from "node-llama-cpp";
 import { errors } from "./errors.js";
-import { decodeInLockstep } from "./lockstep.js";
+import { decodeInLockstep, inSlotOrder, slotOrder } from "./lockstep.js";
 import { SlotPool } from "./slots.js";
 import { StopMatcher } from "./stop-matcher.js";
 import { chooseThreads } from "./threads.js";
@@ -172,6 +172,7 @@ export class Engine {
       sequences: opts.parallel,
       batchSize: opts.batchSize,
       threads,
+      batching: { itemPrioritizationStrategy: inSlotOrder },
     });
     let lockstep = true;
     const slots = Array.from({ length: opts.parallel }, (_, id) => {
@@ -289,6 +290,7 @@ export class Engine {
             }
           : false,
         grammar: req.grammar,
+        evaluationPriority: slotOrder(slot.id),
         // The chat template's own end-of-turn markers; user stop sequences are matched on text below.
         customStopTriggers: req.stopTriggers,
         disableContextShift: true,

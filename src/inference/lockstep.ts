@@ -1,4 +1,9 @@
-import type { LlamaContextSequence } from "node-llama-cpp";
+import type {
+  CustomBatchingPrioritizationStrategy,
+  EvaluationPriority,
+  LlamaContextSequence,
+  PrioritizedBatchItem,
+} from "node-llama-cpp";
 
 type AfterBatch = (sequenceStateLength: number) => unknown;
 
@@ -30,4 +35,37 @@ export function decodeInLockstep(sequence: LlamaContextSequence): boolean {
     return result instanceof Promise ? result.then(nextTurn) : nextTurn();
   };
   return true;
+}
+
+/**
+ * The order llama.cpp needs to decode a step in one pass. With a KV cache per sequence (node-llama-cpp's
+ * contexts do not unify it), llama.cpp puts sequences into one micro-batch only while their ids follow each
+ * other in the batch (llama_batch_allocr::split_equal); out of order, the same step becomes one graph
+ * computation per sequence. node-llama-cpp batches in the order sequences queued, so this strategy sorts
+ * by the slot id the engine passes as each generation's evaluation priority (only batching strategies
+ * read that field), then shares the batch as node-llama-cpp's default does: every item gets an equal
+ * share, and what is left goes to the longer ones (prompts) in order.
+ */
+export const inSlotOrder: CustomBatchingPrioritizationStrategy = ({ items, size }) => {
+  const sorted = [...items].sort((a, b) => a.evaluationPriority - b.evaluationPriority);
+  const share = Math.max(1, Math.floor(size / Math.max(1, sorted.length)));
+  let left = size;
+  const out: PrioritizedBatchItem[] = [];
+  for (const item of sorted) {
+    const processAmount = Math.min(item.tokens.length, share, left);
+    if (processAmount <= 0) break;
+    out.push({ item, processAmount });
+    left -= processAmount;
+  }
+  for (const p of out) {
+    const more = Math.min(p.item.tokens.length - p.processAmount, left);
+    p.processAmount += more;
+    left -= more;
+  }
+  return out;
+};
+
+/** A slot id as the evaluation priority inSlotOrder sorts by. */
+export function slotOrder(slotId: number): EvaluationPriority {
+  return (slotId + 1) as EvaluationPriority;
 }

@@ -4,6 +4,8 @@ import { errors } from "./errors.js";
  * A fixed pool of slots (llama.cpp sequences) behind a bounded FIFO queue. Requests take a free slot at
  * once, wait in arrival order when all are busy, and are refused with 429 once `maxQueue` are waiting.
  * A waiter whose signal aborts (client gone, timeout) leaves the queue without taking a slot.
+ * A request takes the first free slot in the pool's order, so busy slots stay the first ones: llama.cpp
+ * decodes sequences whose ids follow each other in one pass (lockstep.ts).
  */
 export class SlotPool<S> {
   private readonly free: S[];
@@ -13,6 +15,7 @@ export class SlotPool<S> {
     signal?: AbortSignal;
   }[] = [];
   private closedReason: string | undefined;
+  private readonly order: Map<S, number>;
 
   constructor(
     slots: S[],
@@ -21,6 +24,7 @@ export class SlotPool<S> {
     private readonly retryAfterSeconds = 1,
   ) {
     this.free = [...slots];
+    this.order = new Map(slots.map((s, i) => [s, i]));
     this.size = slots.length;
   }
 
@@ -60,7 +64,11 @@ export class SlotPool<S> {
   release(slot: S): void {
     const next = this.waiters.shift();
     if (next) next.resolve(slot);
-    else this.free.push(slot);
+    else {
+      const at = this.order.get(slot) ?? 0;
+      const i = this.free.findIndex((s) => (this.order.get(s) ?? 0) > at);
+      this.free.splice(i < 0 ? this.free.length : i, 0, slot);
+    }
   }
 
   /** Refuses new and queued requests (503); slots in use finish normally. */
