@@ -3,7 +3,7 @@
  *
  * Small models (embedding < 512, e.g. the `tiny` test fixture) run every step on one thread: their steps
  * are so small that hand-off between threads costs more than it saves. Larger ones use every core, for
- * single-token steps too (BENCHMARKS.md, "libuv's threadpool").
+ * single-token steps too (BENCHMARKS.md, "Engine speed").
  */
 export function chooseThreads(opts: { configured: number; embedding: number; cpus: number }): number {
   if (opts.configured > 0) return opts.configured;
