@@ -250,12 +250,24 @@ describe("spill-over onto spot capacity", () => {
     await waitFor("the spot node gone", async () => (await poolNodes(pool)).length === 0, {
       timeoutMs: 30_000,
     });
-    const pool_ = await kubectl.json<{ status: { desiredNodes: number; readyNodes: number } }>([
-      "get",
-      "burstpool",
-      pool,
-    ]);
-    expect(pool_.status).toMatchObject({ desiredNodes: 0, readyNodes: 0 });
+    // The pool's status follows on the controller's next round (every second here).
+    const poolStatus = async () =>
+      (
+        await kubectl.json<{ status: { desiredNodes: number; readyNodes: number } }>([
+          "get",
+          "burstpool",
+          pool,
+        ])
+      ).status;
+    await waitFor(
+      "the pool's status back to 0 nodes",
+      async () => {
+        const st = await poolStatus();
+        return st.desiredNodes === 0 && st.readyNodes === 0;
+      },
+      { timeoutMs: 10_000 },
+    );
+    expect(await poolStatus()).toMatchObject({ desiredNodes: 0, readyNodes: 0 });
   }, 180_000);
 
   it("spills a base that is full onto spot nodes at once, whatever the load, and says so", async () => {
