@@ -236,7 +236,11 @@ async function main() {
 
   // 2. Server vs in-process, alternating.
   const server = await startServer(modelPath, 0);
-  const llamaServer = await startLlamaServer(modelPath);
+  const llamaServer = await startLlamaServer(modelPath).catch((err: unknown) => {
+    // Nothing may stay running when the reference fails to start.
+    server.kill("SIGTERM");
+    throw err;
+  });
   const context = await model.createContext({
     contextSize: CONTEXT * PARALLEL,
     sequences: PARALLEL,
