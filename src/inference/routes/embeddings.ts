@@ -4,6 +4,7 @@ import type { Token } from "node-llama-cpp";
 import type { EmbeddingInput } from "../engine.js";
 import { errors } from "../errors.js";
 import { EmbeddingRequest, EmbeddingResponse, errorResponses } from "../schemas.js";
+import { ClientGone, requestScope } from "./request-scope.js";
 
 /** OpenAI's four input shapes, as a list of texts or token arrays. */
 function inputs(input: EmbeddingRequest["input"]): EmbeddingInput[] {
@@ -35,19 +36,11 @@ export const embeddingRoutes: FastifyPluginAsync<AppOptions> = (fastify, opts) =
           "dimensions",
         );
       }
-      const abort = new AbortController();
-      const onClose = () => {
-        if (!reply.raw.writableFinished) abort.abort(new Error("client disconnected"));
-      };
-      reply.raw.once("close", onClose);
-      const timer = setTimeout(() => {
-        abort.abort(errors.timeout(requestTimeoutSeconds));
-      }, requestTimeoutSeconds * 1000);
-      const done = runtime.track();
+      const scope = requestScope(runtime, reply, requestTimeoutSeconds);
       try {
-        const slot = await engine.slots.acquire(abort.signal);
+        const slot = await engine.slots.acquire(scope.signal);
         try {
-          const { vectors, promptTokens } = await engine.embed(inputs(body.input), abort.signal);
+          const { vectors, promptTokens } = await engine.embed(inputs(body.input), scope.signal);
           return {
             object: "list" as const,
             data: vectors.map((v, index) => ({
@@ -62,11 +55,13 @@ export const embeddingRoutes: FastifyPluginAsync<AppOptions> = (fastify, opts) =
           engine.slots.release(slot);
         }
       } catch (err) {
-        throw abort.signal.aborted ? abort.signal.reason : err;
+        const cause = scope.cause(err);
+        if (!(cause instanceof ClientGone)) throw cause;
+        request.log.info({ route: "/v1/embeddings" }, "client disconnected; embedding cancelled");
+        // Nobody is listening; the status is for the request counter and the log.
+        return await reply.code(499).send();
       } finally {
-        clearTimeout(timer);
-        reply.raw.off("close", onClose);
-        done();
+        scope.end();
       }
     },
   );

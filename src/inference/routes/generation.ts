@@ -4,6 +4,7 @@ import type { AppOptions } from "../app.js";
 import type { ChatMessage, Prompt, ResponseFormat, SamplingParams } from "../engine.js";
 import { ApiError, errorBody, errors } from "../errors.js";
 import type { Runtime } from "../runtime.js";
+import { ClientGone, requestScope } from "./request-scope.js";
 import {
   ChatCompletionRequest,
   ChatCompletionResponse,
@@ -15,11 +16,6 @@ import {
 type Kind = "chat" | "completion";
 
 const SYSTEM_FINGERPRINT = "spillway";
-
-/** The client went away: nothing is left to answer, only work to stop. */
-class ClientGone extends Error {
-  override name = "ClientGone";
-}
 
 interface Job {
   kind: Kind;
@@ -117,19 +113,8 @@ async function run(
   const prepared = await engine.prepare(job.prompt, job.sampling);
 
   const { metrics } = runtime;
-  // One controller per request, its timer cleared when the request ends: AbortSignal.timeout and
-  // AbortSignal.any would keep every request's signals and listeners alive for the whole timeout
-  // (`npm run soak` measured the heap growing by ~2 KB a request).
-  const abort = new AbortController();
-  const { signal } = abort;
-  const onClose = () => {
-    if (!reply.raw.writableFinished) abort.abort(new ClientGone("client disconnected"));
-  };
-  reply.raw.once("close", onClose);
-  const timer = setTimeout(() => {
-    abort.abort(new DOMException(`no answer within ${timeoutSeconds} s`, "TimeoutError"));
-  }, timeoutSeconds * 1000);
-  const done = runtime.track();
+  const scope = requestScope(runtime, reply, timeoutSeconds);
+  const { signal } = scope;
   const id = `${job.kind === "chat" ? "chatcmpl" : "cmpl"}-${randomBytes(12).toString("hex")}`;
   const created = Math.floor(Date.now() / 1000);
   let streaming = false;
@@ -204,20 +189,14 @@ async function run(
       engine.slots.release(slot);
     }
   } catch (err) {
-    const cause = signal.aborted ? (signal.reason as unknown) : err;
-    if (cause instanceof ClientGone) {
+    const apiErr = scope.cause(err);
+    if (apiErr instanceof ClientGone) {
       request.log.info({ route: job.route }, "client disconnected; generation cancelled");
       request.outcome = "499";
       if (streaming) reply.raw.end();
       // Nobody is listening; a hijacked or abandoned reply needs no answer.
       return undefined;
     }
-    const apiErr =
-      cause instanceof DOMException && cause.name === "TimeoutError"
-        ? errors.timeout(timeoutSeconds)
-        : cause instanceof ApiError
-          ? cause
-          : err;
     if (!streaming) throw apiErr;
     // Headers are gone: report in-band, as OpenAI does, and close without [DONE].
     request.log.error({ err }, "stream failed");
@@ -232,9 +211,7 @@ async function run(
     request.outcome = String(apiErr instanceof ApiError ? apiErr.statusCode : 500);
     return undefined;
   } finally {
-    clearTimeout(timer);
-    reply.raw.off("close", onClose);
-    done();
+    scope.end();
   }
 }
 
