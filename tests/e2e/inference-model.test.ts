@@ -107,7 +107,7 @@ function inferenceModel(
     kind: "InferenceModel",
     metadata: { name, namespace: ns },
     spec: {
-      model: { uri: model.uri, sha256: opts.sha256 ?? model.sha256, contextSize: 2048 },
+      model: { uri: model.uri, sha256: opts.sha256 ?? model.sha256, contextSize: 4096 },
       server: {
         parallel: 2,
         threads: 1,
@@ -325,7 +325,8 @@ describe("an InferenceModel on the real node", () => {
     const stream = await direct.chat.completions.create({
       model: "chat",
       messages: [{ role: "user", content: "Tell a long story." }],
-      max_completion_tokens: 1800,
+      // Long enough to outlast the 5 s preStop and reach the drain (about 10 s on 2 vCPUs).
+      max_completion_tokens: 3800,
       stream: true,
     });
     let chunks = 0;
