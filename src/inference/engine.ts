@@ -14,13 +14,23 @@ import {
   type LlamaGrammar,
   type LlamaModel,
   type Token,
+  LlamaText,
 } from "node-llama-cpp";
+import { chatHistory, type ChatMessage } from "./chat-history.js";
 import { errors } from "./errors.js";
 import { decodeInLockstep, inSlotOrder, slotOrder } from "./lockstep.js";
 import { SlotPool } from "./slots.js";
 import { StopMatcher } from "./stop-matcher.js";
 import { chooseThreads } from "./threads.js";
 import { jsonSchemaGrammar } from "./json-schema-grammar.js";
+import {
+  callSyntax,
+  callTriggers,
+  chatModelFunctions,
+  nameGrammar,
+  type ToolChoice,
+  type Tools,
+} from "./tools.js";
 
 /**
  * One model, one llama.cpp context with `parallel` sequences ("slots"). Requests that generate at the
@@ -28,12 +38,10 @@ import { jsonSchemaGrammar } from "./json-schema-grammar.js";
  * into the next llama_decode call (continuous batching), and lockstep.ts makes sure none misses it.
  */
 
-export interface ChatMessage {
-  role: "system" | "developer" | "user" | "assistant" | "tool";
-  content: string;
-}
+export type { ChatMessage } from "./chat-history.js";
 
-export type Prompt = { kind: "text"; text: string } | { kind: "chat"; messages: ChatMessage[] };
+export type Prompt =
+  { kind: "text"; text: string } | { kind: "chat"; messages: ChatMessage[]; tools?: Tools | undefined };
 
 export type ResponseFormat =
   { type: "text" } | { type: "json_object" } | { type: "json_schema"; schema: Record<string, unknown> };
@@ -61,12 +69,29 @@ export interface PreparedRequest {
   stopTriggers: (string | Token)[][];
   grammar?: LlamaGrammar | undefined;
   sampling: SamplingParams;
+  tools?: PreparedTools | undefined;
 }
 
-export type FinishReason = "stop" | "length";
+interface PreparedTools {
+  choice: ToolChoice;
+  /** Each function's arguments grammar, by name. */
+  arguments: Map<string, LlamaGrammar>;
+  /** What starts a call the model writes unprompted. */
+  triggers: LlamaText[];
+}
+
+export type FinishReason = "stop" | "length" | "tool_calls";
+
+export interface GeneratedToolCall {
+  name: string;
+  /** JSON text of the arguments object. */
+  arguments: string;
+}
 
 export interface GenerationResult {
+  /** The answer's text; with a tool call, what the model wrote before it (often empty). */
   text: string;
+  toolCalls: GeneratedToolCall[];
   finishReason: FinishReason;
   promptTokens: number;
   completionTokens: number;
@@ -78,6 +103,27 @@ export interface GenerateCallbacks {
   onText?: (text: string) => void;
   /** Called once when the first token is sampled. */
   onFirstToken?: () => void;
+  /** A tool call starts: its name is known, its arguments follow through onToolArguments. */
+  onToolCall?: (name: string) => void;
+  onToolArguments?: (text: string) => void;
+}
+
+/** One pass of the model over a slot's sequence; a request is one pass, a tool call up to three. */
+interface Pass {
+  tokens: Token[];
+  maxTokens: number;
+  grammar?: LlamaGrammar | undefined;
+  triggers: (LlamaText | (string | Token)[])[];
+  /** The user's stop sequences, matched on text. */
+  stop: string[];
+  onText?: ((text: string) => void) | undefined;
+}
+
+interface PassResult {
+  text: string;
+  finishReason: "stop" | "length";
+  /** Stopped at the start of a tool call. */
+  calling: boolean;
 }
 
 interface Slot {
@@ -205,15 +251,13 @@ export class Engine {
     if (prompt.kind === "text") {
       return { tokens: this.model.tokenize(prompt.text), stopTriggers: [] };
     }
-    const history: ChatHistoryItem[] = prompt.messages.map((m) =>
-      m.role === "assistant"
-        ? { type: "model", response: [m.content] }
-        : m.role === "system" || m.role === "developer"
-          ? { type: "system", text: m.content }
-          : { type: "user", text: m.content },
-    );
+    const history: ChatHistoryItem[] = chatHistory(prompt.messages);
     history.push({ type: "model", response: [] });
-    const state = this.chatWrapper.generateContextState({ chatHistory: history });
+    const functions = prompt.tools && chatModelFunctions(prompt.tools.functions);
+    const state = this.chatWrapper.generateContextState({
+      chatHistory: history,
+      ...(functions ? { availableFunctions: functions, documentFunctionParams: true } : {}),
+    });
     let tokens = state.contextText.tokenize(this.model.tokenizer);
     // LlamaCompletion prepends BOS itself.
     if (tokens[0] === this.model.tokens.bos && this.bosCount() === 1) tokens = tokens.slice(1);
@@ -248,6 +292,7 @@ export class Engine {
         );
       }
     }
+    const tools = prompt.kind === "chat" && prompt.tools ? await this.prepareTools(prompt.tools) : undefined;
     return {
       tokens,
       promptTokens,
@@ -255,69 +300,167 @@ export class Engine {
       stopTriggers,
       grammar,
       sampling,
+      tools,
     };
+  }
+
+  private async prepareTools(tools: Tools): Promise<PreparedTools> {
+    const grammars = new Map<string, LlamaGrammar>();
+    for (const [i, f] of tools.functions.entries()) {
+      try {
+        grammars.set(f.name, await jsonSchemaGrammar(this.llama, f.parameters));
+      } catch (err) {
+        throw errors.invalidRequest(
+          `tools[${i}].function.parameters is not supported: ${(err as Error).message}`,
+          `tools[${i}].function.parameters`,
+        );
+      }
+    }
+    return { choice: tools.choice, arguments: grammars, triggers: callTriggers(this.chatWrapper) };
   }
 
   /** Runs a prepared request on a slot; the caller acquires and releases the slot. */
   async generate(slot: Slot, req: PreparedRequest, cb: GenerateCallbacks = {}): Promise<GenerationResult> {
-    const s = req.sampling;
     let completionTokens = 0;
-    let text = "";
-    const emit = (t: string) => {
-      if (!t) return;
-      text += t;
-      cb.onText?.(t);
-    };
-    const stops = new StopMatcher(s.stop);
-    const stopped = new AbortController();
-    const signal = cb.signal ? AbortSignal.any([cb.signal, stopped.signal]) : stopped.signal;
-    const penalize = (s.frequencyPenalty ?? 0) > 0 || (s.presencePenalty ?? 0) > 0;
-    try {
-      const { metadata } = await slot.completion.generateCompletionWithMeta(req.tokens, {
-        maxTokens: req.maxTokens,
-        // OpenAI's default temperature is 1; 0 selects greedy decoding.
-        temperature: s.temperature ?? 1,
-        ...(s.topP !== undefined ? { topP: s.topP } : {}),
-        ...(s.topK !== undefined ? { topK: s.topK } : {}),
-        ...(s.minP !== undefined ? { minP: s.minP } : {}),
-        ...(s.seed !== undefined ? { seed: s.seed } : {}),
-        // OpenAI penalties range over [-2, 2]; llama.cpp's over [0, 1]: negative ones are dropped.
-        repeatPenalty: penalize
-          ? {
-              penalty: 1,
-              frequencyPenalty: clamp01(s.frequencyPenalty),
-              presencePenalty: clamp01(s.presencePenalty),
-            }
-          : false,
-        grammar: req.grammar,
-        evaluationPriority: slotOrder(slot.id),
-        // The chat template's own end-of-turn markers; user stop sequences are matched on text below.
-        customStopTriggers: req.stopTriggers,
-        disableContextShift: true,
-        signal,
-        // A stop sequence aborts with a normal return; an abort from the caller is rethrown below.
-        stopOnAbortSignal: true,
-        onToken: (tokens) => {
-          if (completionTokens === 0 && tokens.length > 0) cb.onFirstToken?.();
-          completionTokens += tokens.length;
-        },
-        onTextChunk: (chunk) => {
-          emit(stops.push(chunk));
-          if (stops.stopped) stopped.abort();
-        },
+    const result = (text: string, finishReason: FinishReason, toolCalls: GeneratedToolCall[] = []) => ({
+      text,
+      toolCalls,
+      finishReason,
+      promptTokens: req.promptTokens,
+      completionTokens,
+    });
+    const pass = (p: Pass) =>
+      this.pass(slot, req.sampling, p, cb.signal, (n) => {
+        if (completionTokens === 0 && n > 0) cb.onFirstToken?.();
+        completionTokens += n;
       });
-      if (cb.signal?.aborted) throw cb.signal.reason;
-      emit(stops.flush());
-      return {
-        text,
-        finishReason: metadata.stopReason === "maxTokens" && !stops.stopped ? "length" : "stop",
-        promptTokens: req.promptTokens,
-        completionTokens,
-      };
+    try {
+      const tools = req.tools;
+      const choice = tools?.choice ?? "auto";
+      let text = "";
+      if (choice === "auto") {
+        const answer = await pass({
+          tokens: req.tokens,
+          maxTokens: req.maxTokens,
+          grammar: req.grammar,
+          triggers: [...req.stopTriggers, ...(tools?.triggers ?? [])],
+          stop: req.sampling.stop,
+          onText: cb.onText,
+        });
+        if (!tools || !answer.calling) return result(answer.text, answer.finishReason);
+        text = answer.text;
+      }
+      if (!tools) throw new Error("a tool choice without tools");
+      // A call: the prefix and the name are written here, the model fills in the arguments.
+      const grammars = tools.arguments;
+      const names = [...grammars.keys()];
+      const prefix = callSyntax(this.chatWrapper, "").prefix;
+      let name = typeof choice === "object" ? choice.name : names.length === 1 ? names[0] : undefined;
+      if (name === undefined) {
+        const chosen = await pass({
+          tokens: [...req.tokens, ...this.tokenize(LlamaText([text, prefix]))],
+          maxTokens: req.maxTokens - completionTokens,
+          grammar: await this.llama.createGrammar({ grammar: nameGrammar(names) }),
+          triggers: [],
+          stop: [],
+        });
+        if (chosen.finishReason === "length") return result(text, "length");
+        name = chosen.text;
+      }
+      cb.onToolCall?.(name);
+      const syntax = callSyntax(this.chatWrapper, name);
+      const args = await pass({
+        tokens: [
+          ...req.tokens,
+          ...this.tokenize(LlamaText([text, syntax.prefix, name, syntax.paramsPrefix])),
+        ],
+        maxTokens: req.maxTokens - completionTokens,
+        grammar: grammars.get(name),
+        triggers: [],
+        stop: [],
+        onText: cb.onToolArguments,
+      });
+      const call = { name, arguments: args.text.trim() };
+      return result(text, args.finishReason === "length" ? "length" : "tool_calls", [call]);
     } finally {
       // Reuse the sequence for the next request instead of disposing it.
       await slot.sequence.clearHistory();
     }
+  }
+
+  private tokenize(text: LlamaText): Token[] {
+    return text.tokenize(this.model.tokenizer, "trimLeadingSpace");
+  }
+
+  private async pass(
+    slot: Slot,
+    s: SamplingParams,
+    p: Pass,
+    callerSignal: AbortSignal | undefined,
+    onTokens: (count: number) => void,
+  ): Promise<PassResult> {
+    let text = "";
+    const emit = (t: string) => {
+      if (!t) return;
+      text += t;
+      p.onText?.(t);
+    };
+    const stops = new StopMatcher(p.stop);
+    const stopped = new AbortController();
+    const signal = callerSignal ? AbortSignal.any([callerSignal, stopped.signal]) : stopped.signal;
+    const penalize = (s.frequencyPenalty ?? 0) > 0 || (s.presencePenalty ?? 0) > 0;
+    const { metadata } = await slot.completion.generateCompletionWithMeta(p.tokens, {
+      maxTokens: p.maxTokens,
+      // OpenAI's default temperature is 1; 0 selects greedy decoding.
+      temperature: s.temperature ?? 1,
+      ...(s.topP !== undefined ? { topP: s.topP } : {}),
+      ...(s.topK !== undefined ? { topK: s.topK } : {}),
+      ...(s.minP !== undefined ? { minP: s.minP } : {}),
+      ...(s.seed !== undefined ? { seed: s.seed } : {}),
+      // OpenAI penalties range over [-2, 2]; llama.cpp's over [0, 1]: negative ones are dropped.
+      repeatPenalty: penalize
+        ? {
+            penalty: 1,
+            frequencyPenalty: clamp01(s.frequencyPenalty),
+            presencePenalty: clamp01(s.presencePenalty),
+          }
+        : false,
+      grammar: p.grammar,
+      evaluationPriority: slotOrder(slot.id),
+      // The chat template's own end-of-turn markers (and a call's start); user stops are matched on text.
+      customStopTriggers: p.triggers,
+      disableContextShift: true,
+      signal,
+      // A stop sequence aborts with a normal return; an abort from the caller is rethrown below.
+      stopOnAbortSignal: true,
+      onToken: (chunk) => {
+        onTokens(chunk.length);
+      },
+      onTextChunk: (chunk) => {
+        emit(stops.push(chunk));
+        if (stops.stopped) stopped.abort();
+      },
+    });
+    if (callerSignal?.aborted) throw callerSignal.reason;
+    emit(stops.flush());
+    const calling =
+      metadata.stopReason === "customStopTrigger" &&
+      !stops.stopped &&
+      this.startsCall(metadata.customStopTrigger);
+    return {
+      text,
+      finishReason: metadata.stopReason === "maxTokens" && !stops.stopped ? "length" : "stop",
+      calling,
+    };
+  }
+
+  /** Whether a stop trigger that ended a pass is the start of a tool call, not an end of turn. */
+  private startsCall(trigger: (string | Token)[]): boolean {
+    const text = trigger
+      .map((t) => (typeof t === "string" ? t : this.model.detokenize([t], true)))
+      .join("")
+      .trim();
+    return callTriggers(this.chatWrapper).some((t) => t.toString().trim() === text);
   }
 
   /** Tokens in the model's vocabulary; token inputs outside it are refused before they reach llama.cpp. */

@@ -1,4 +1,5 @@
 import { Type, type Static, type TProperties } from "@sinclair/typebox";
+import { FUNCTION_NAME } from "./tools.js";
 
 /**
  * OpenAI-compatible request and response schemas. Requests accept unknown fields (ignored, as other
@@ -22,7 +23,8 @@ const Sampling = {
   stop: Type.Optional(Stop),
   presence_penalty: Type.Optional(Type.Union([Type.Number({ minimum: -2, maximum: 2 }), Type.Null()])),
   frequency_penalty: Type.Optional(Type.Union([Type.Number({ minimum: -2, maximum: 2 }), Type.Null()])),
-  n: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
+  // OpenAI's own bound; choices are generated one after another on the request's slot.
+  n: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 128 }), Type.Null()])),
   stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
   stream_options: Type.Optional(
     Type.Union([Type.Object({ include_usage: Type.Optional(Type.Boolean()) }), Type.Null()]),
@@ -45,18 +47,54 @@ const Sampling = {
 
 const TextPart = Type.Object({ type: Type.Literal("text"), text: Type.String() });
 
+const FunctionName = Type.String({ pattern: FUNCTION_NAME });
+
+const ToolCall = Type.Object({
+  id: Type.String({ minLength: 1 }),
+  type: Type.Literal("function"),
+  function: Type.Object({ name: FunctionName, arguments: Type.String() }),
+});
+
 export const ChatMessage = Type.Object({
   role: Type.Unsafe<"system" | "developer" | "user" | "assistant" | "tool">({
     type: "string",
     enum: ["system", "developer", "user", "assistant", "tool"],
   }),
-  content: Type.Union([Type.String(), Type.Array(TextPart, { minItems: 1 })]),
+  // null only where OpenAI allows it: an assistant message that carries tool calls.
+  content: Type.Optional(Type.Union([Type.String(), Type.Array(TextPart, { minItems: 1 }), Type.Null()])),
   name: Type.Optional(Type.String()),
+  tool_calls: Type.Optional(Type.Array(ToolCall)),
+  tool_call_id: Type.Optional(Type.String({ minLength: 1 })),
+});
+
+const Tool = Type.Object({
+  type: Type.Literal("function"),
+  function: Type.Object({
+    name: FunctionName,
+    description: Type.Optional(Type.String()),
+    parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    strict: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  }),
 });
 
 export const ChatCompletionRequest = Type.Object({
   ...Sampling,
   messages: Type.Array(ChatMessage, { minItems: 1 }),
+  tools: Type.Optional(Type.Union([Type.Array(Tool, { maxItems: 128 }), Type.Null()])),
+  tool_choice: Type.Optional(
+    Type.Union([
+      Type.Literal("none"),
+      Type.Literal("auto"),
+      Type.Literal("required"),
+      Type.Object({ type: Type.Literal("function"), function: Type.Object({ name: FunctionName }) }),
+      Type.Null(),
+    ]),
+  ),
+  // At most one call is made per choice, which either value allows.
+  parallel_tool_calls: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  // Declared so that they are refused by name (see generation.ts), not silently ignored.
+  logprobs: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  top_logprobs: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 20 }), Type.Null()])),
   max_completion_tokens: Type.Optional(
     Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), Type.Null()]),
   ),
@@ -66,6 +104,7 @@ export type ChatCompletionRequest = Static<typeof ChatCompletionRequest>;
 export const CompletionRequest = Type.Object({
   ...Sampling,
   prompt: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1, maxItems: 1 })]),
+  logprobs: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 5 }), Type.Null()])),
 });
 export type CompletionRequest = Static<typeof CompletionRequest>;
 
@@ -75,7 +114,7 @@ export const Usage = Type.Object({
   total_tokens: Type.Integer(),
 });
 
-const FinishReason = Type.Union([Type.Literal("stop"), Type.Literal("length")]);
+const FinishReason = Type.Union([Type.Literal("stop"), Type.Literal("length"), Type.Literal("tool_calls")]);
 
 /** A completion response around its kind of choice: the same envelope for chat and text. */
 function completionResponse<O extends string, C extends TProperties>(object: O, choice: C) {
@@ -93,7 +132,13 @@ function completionResponse<O extends string, C extends TProperties>(object: O, 
 }
 
 export const ChatCompletionResponse = completionResponse("chat.completion", {
-  message: Type.Object({ role: Type.Literal("assistant"), content: Type.String(), refusal: Type.Null() }),
+  message: Type.Object({
+    role: Type.Literal("assistant"),
+    // null when the answer is a tool call with no text, as OpenAI sends it.
+    content: Type.Union([Type.String(), Type.Null()]),
+    refusal: Type.Null(),
+    tool_calls: Type.Optional(Type.Array(ToolCall)),
+  }),
 });
 
 export const CompletionResponse = completionResponse("text_completion", { text: Type.String() });

@@ -1,7 +1,14 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { AppOptions } from "../app.js";
-import type { ChatMessage, Prompt, ResponseFormat, SamplingParams } from "../engine.js";
+import type {
+  ChatMessage,
+  GenerationResult,
+  PreparedRequest,
+  Prompt,
+  ResponseFormat,
+  SamplingParams,
+} from "../engine.js";
 import { ApiError, errorBody, errors } from "../errors.js";
 import type { Runtime } from "../runtime.js";
 import { ClientGone, requestScope } from "./request-scope.js";
@@ -12,6 +19,7 @@ import {
   CompletionResponse,
   errorResponses,
 } from "../schemas.js";
+import type { Tools } from "../tools.js";
 
 type Kind = "chat" | "completion";
 
@@ -21,7 +29,7 @@ interface Job {
   kind: Kind;
   route: string;
   model: string;
-  n: number | null | undefined;
+  n: number;
   prompt: Prompt;
   sampling: SamplingParams;
   stream: boolean;
@@ -71,7 +79,7 @@ function job(
     kind,
     route: kind === "chat" ? "/v1/chat/completions" : "/v1/completions",
     model: body.model,
-    n: body.n,
+    n: body.n ?? 1,
     prompt,
     sampling: sampling(body, maxTokens),
     stream: body.stream === true,
@@ -79,15 +87,75 @@ function job(
   };
 }
 
+/**
+ * Log probabilities are refused the way OpenAI refuses a parameter a model does not support:
+ * node-llama-cpp's completion API does not report the sampled tokens' probabilities.
+ */
+function refuseLogprobs(requested: boolean, param: string) {
+  if (requested) {
+    throw new ApiError(
+      400,
+      "invalid_request_error",
+      "unsupported_parameter",
+      `Unsupported parameter: '${param}' is not supported by this server.`,
+      param,
+    );
+  }
+}
+
 function chatJob(body: ChatCompletionRequest): Job {
+  refuseLogprobs(body.logprobs === true, "logprobs");
+  refuseLogprobs((body.top_logprobs ?? 0) > 0, "top_logprobs");
   const messages: ChatMessage[] = body.messages.map((m) => ({
     role: m.role,
-    content: typeof m.content === "string" ? m.content : m.content.map((p) => p.text).join(""),
+    content:
+      m.content == null
+        ? null
+        : typeof m.content === "string"
+          ? m.content
+          : m.content.map((p) => p.text).join(""),
+    toolCalls: m.tool_calls?.map((c) => ({
+      id: c.id,
+      name: c.function.name,
+      arguments: c.function.arguments,
+    })),
+    toolCallId: m.tool_call_id,
   }));
-  return job("chat", body, { kind: "chat", messages }, body.max_completion_tokens ?? body.max_tokens);
+  const prompt: Prompt = { kind: "chat", messages, tools: tools(body) };
+  return job("chat", body, prompt, body.max_completion_tokens ?? body.max_tokens);
+}
+
+/** The request's tools as the engine takes them; none when there are none or `tool_choice` is "none". */
+function tools(body: ChatCompletionRequest): Tools | undefined {
+  const choice = body.tool_choice ?? "auto";
+  const functions = (body.tools ?? []).map((t) => ({
+    name: t.function.name,
+    description: t.function.description,
+    // OpenAI allows leaving parameters out: a function that takes no arguments.
+    parameters: t.function.parameters ?? { type: "object", properties: {} },
+  }));
+  if (functions.length === 0) {
+    if (choice !== "auto" && choice !== "none") {
+      throw errors.invalidRequest("'tool_choice' is only allowed when 'tools' are specified.", "tool_choice");
+    }
+    return undefined;
+  }
+  if (choice === "none") return undefined;
+  if (typeof choice === "object") {
+    const { name } = choice.function;
+    if (!functions.some((f) => f.name === name)) {
+      throw errors.invalidRequest(
+        `Tool choice 'function' with name '${name}' is not in 'tools'.`,
+        "tool_choice",
+      );
+    }
+    return { functions, choice: { name } };
+  }
+  return { functions, choice };
 }
 
 function completionJob(body: CompletionRequest): Job {
+  refuseLogprobs(body.logprobs != null, "logprobs");
   const text = typeof body.prompt === "string" ? body.prompt : (body.prompt[0] ?? "");
   return job("completion", body, { kind: "text", text }, body.max_tokens);
 }
@@ -109,7 +177,6 @@ async function run(
 ) {
   const started = performance.now();
   const engine = runtime.engineFor(job.model);
-  if (job.n != null && job.n !== 1) throw errors.invalidRequest("Only n=1 is supported.", "n");
   const prepared = await engine.prepare(job.prompt, job.sampling);
 
   const { metrics } = runtime;
@@ -120,14 +187,14 @@ async function run(
   let streaming = false;
   const write = (obj: unknown) => reply.raw.write(`data: ${JSON.stringify(obj)}\n\n`);
   // One SSE event: chat carries a delta, a text completion the text itself.
-  const chunk = (delta: { role?: "assistant"; content?: string }, text: string, finish: string | null) => ({
+  const chunk = (index: number, delta: Delta, text: string, finish: string | null) => ({
     id,
     object: job.kind === "chat" ? "chat.completion.chunk" : "text_completion",
     created,
     model: runtime.modelId,
     system_fingerprint: SYSTEM_FINGERPRINT,
     choices: [
-      { index: 0, ...(job.kind === "chat" ? { delta } : { text }), logprobs: null, finish_reason: finish },
+      { index, ...(job.kind === "chat" ? { delta } : { text }), logprobs: null, finish_reason: finish },
     ],
     ...(job.includeUsage ? { usage: null } : {}),
   });
@@ -145,24 +212,46 @@ async function run(
           connection: "keep-alive",
           "x-accel-buffering": "no",
         });
-        if (job.kind === "chat") write(chunk({ role: "assistant", content: "" }, "", null));
       }
-      const result = await engine.generate(slot, prepared, {
-        signal,
-        onFirstToken: () => {
-          metrics.timeToFirstToken.observe((performance.now() - started) / 1000);
-        },
-        ...(job.stream ? { onText: (text: string) => write(chunk({ content: text }, text, null)) } : {}),
-      });
-      metrics.promptTokens.inc(result.promptTokens);
-      metrics.generatedTokens.inc(result.completionTokens);
+      // n choices, one after another on this slot; each with its own seed so that they differ.
+      const results: GenerationResult[] = [];
+      const callIds: string[][] = [];
+      for (let index = 0; index < job.n; index++) {
+        const ids: string[] = [];
+        callIds.push(ids);
+        if (job.stream && job.kind === "chat")
+          write(chunk(index, { role: "assistant", content: "" }, "", null));
+        const result = await engine.generate(slot, withSeed(prepared, index), {
+          signal,
+          onFirstToken: () => {
+            if (index === 0) metrics.timeToFirstToken.observe((performance.now() - started) / 1000);
+          },
+          ...(job.stream
+            ? {
+                onText: (text: string) => write(chunk(index, { content: text }, text, null)),
+                onToolCall: (name: string) => {
+                  ids.push(toolCallId());
+                  const call = { index: 0, id: ids[0], type: "function", function: { name, arguments: "" } };
+                  write(chunk(index, { tool_calls: [call] }, "", null));
+                },
+                onToolArguments: (text: string) =>
+                  write(
+                    chunk(index, { tool_calls: [{ index: 0, function: { arguments: text } }] }, "", null),
+                  ),
+              }
+            : { onToolCall: () => ids.push(toolCallId()) }),
+        });
+        results.push(result);
+        if (job.stream) write(chunk(index, {}, "", result.finishReason));
+      }
+      const promptTokens = prepared.promptTokens;
+      const completionTokens = results.reduce((n, r) => n + r.completionTokens, 0);
+      metrics.promptTokens.inc(promptTokens);
+      metrics.generatedTokens.inc(completionTokens);
       metrics.requestDuration.observe({ route: job.route }, (performance.now() - started) / 1000);
-      const u = usage(result.promptTokens, result.completionTokens);
+      const u = usage(promptTokens, completionTokens);
       if (job.stream) {
-        write(chunk({}, "", result.finishReason));
-        if (job.includeUsage) {
-          write({ ...chunk({}, "", null), choices: [], usage: u });
-        }
+        if (job.includeUsage) write({ ...chunk(0, {}, "", null), choices: [], usage: u });
         reply.raw.end("data: [DONE]\n\n");
         return undefined;
       }
@@ -171,19 +260,22 @@ async function run(
         ? {
             ...base,
             object: "chat.completion" as const,
-            choices: [
-              {
-                index: 0,
-                message: { role: "assistant" as const, content: result.text, refusal: null },
-                logprobs: null,
-                finish_reason: result.finishReason,
-              },
-            ],
+            choices: results.map((r, index) => ({
+              index,
+              message: message(r, callIds[index] ?? []),
+              logprobs: null,
+              finish_reason: r.finishReason,
+            })),
           }
         : {
             ...base,
             object: "text_completion" as const,
-            choices: [{ index: 0, text: result.text, logprobs: null, finish_reason: result.finishReason }],
+            choices: results.map((r, index) => ({
+              index,
+              text: r.text,
+              logprobs: null,
+              finish_reason: r.finishReason,
+            })),
           };
     } finally {
       engine.slots.release(slot);
@@ -213,6 +305,37 @@ async function run(
   } finally {
     scope.end();
   }
+}
+
+interface Delta {
+  role?: "assistant";
+  content?: string;
+  tool_calls?: unknown[];
+}
+
+function toolCallId(): string {
+  return `call_${randomBytes(12).toString("hex")}`;
+}
+
+/** Choice i > 0 samples with seed + i: a fixed seed still gives reproducible, different choices. */
+function withSeed(req: PreparedRequest, index: number): PreparedRequest {
+  const { seed } = req.sampling;
+  if (index === 0 || seed === undefined) return req;
+  return { ...req, sampling: { ...req.sampling, seed: (seed + index) % 2 ** 32 } };
+}
+
+function message(r: GenerationResult, ids: string[]) {
+  if (r.toolCalls.length === 0) return { role: "assistant" as const, content: r.text, refusal: null };
+  return {
+    role: "assistant" as const,
+    content: r.text || null,
+    refusal: null,
+    tool_calls: r.toolCalls.map((c, i) => ({
+      id: ids[i] ?? toolCallId(),
+      type: "function" as const,
+      function: { name: c.name, arguments: c.arguments },
+    })),
+  };
 }
 
 /**

@@ -8,7 +8,8 @@ import { contractErrors } from "../../helpers/openai-contract.js";
 let server: Server;
 let url: string;
 beforeAll(async () => {
-  server = await startServer();
+  // Room for the tool documentation a tool request adds to the prompt.
+  server = await startServer({ contextSize: 1024 });
   url = await listen(server);
 });
 afterAll(async () => {
@@ -83,6 +84,49 @@ describe("the OpenAI contract, from the openai package's own types", () => {
       const asTyped = last ? c : { ...c, choices: c.choices.map((x) => ({ ...x, finish_reason: "length" })) };
       expect(contractErrors("Completion", asTyped)).toEqual([]);
     }
+  });
+
+  const tools = [
+    {
+      type: "function",
+      function: {
+        name: "lookup",
+        parameters: { type: "object", properties: { q: { type: "string" } }, required: ["q"] },
+      },
+    },
+  ];
+
+  it("a tool call is a ChatCompletion with tool_calls and finish_reason tool_calls", async () => {
+    const body = (await (
+      await post(
+        "/v1/chat/completions",
+        chat("x", { tools, tool_choice: "required", max_tokens: 200, temperature: 1, seed: 1 }),
+      )
+    ).json()) as { choices: { finish_reason: string; message: { content: unknown } }[] };
+    expect(contractErrors("ChatCompletion", body)).toEqual([]);
+    expect(body.choices[0]?.finish_reason).toBe("tool_calls");
+    expect(body.choices[0]?.message.content).toBeNull();
+  });
+
+  it("a streamed tool call: every chunk a ChatCompletionChunk, the call's id and name first", async () => {
+    const all = await events(
+      await post(
+        "/v1/chat/completions",
+        chat("x", { tools, tool_choice: "required", max_tokens: 200, temperature: 1, seed: 1, stream: true }),
+      ),
+    );
+    expect(all.at(-1)).toBe("[DONE]");
+    const chunks = all.slice(0, -1) as {
+      choices: {
+        delta: { tool_calls?: { id?: string; function: { name?: string } }[] };
+        finish_reason: string | null;
+      }[];
+    }[];
+    for (const c of chunks) expect(contractErrors("ChatCompletionChunk", c)).toEqual([]);
+    const calls = chunks.flatMap((c) => c.choices[0]?.delta.tool_calls ?? []);
+    expect(calls[0]?.id).toBeTruthy();
+    expect(calls[0]?.function.name).toBe("lookup");
+    expect(chunks.at(-1)?.choices[0]?.finish_reason).toBe("tool_calls");
   });
 
   it("the model list holds Models", async () => {

@@ -1,0 +1,257 @@
+import OpenAI from "openai";
+import type { ChatCompletionTool } from "openai/resources/chat/completions";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Server } from "../../../src/inference/server.js";
+import { listen, startServer } from "../../helpers/inference.js";
+
+// Tool calling through the official openai client. The fixture model's weights are random, so it never
+// chooses to call a tool by itself: these tests force calls with tool_choice and check what a client
+// relies on: the call's shape, arguments that match the function's schema, the finish reason, streaming,
+// and a conversation that carries the call and its result back.
+let server: Server;
+let client: OpenAI;
+beforeAll(async () => {
+  // The tools' documentation makes prompts of about 800 tokens with this model's tokenizer.
+  server = await startServer({ contextSize: 1024, parallel: 2 });
+  client = new OpenAI({ baseURL: `${await listen(server)}/v1`, apiKey: "unused", maxRetries: 0 });
+});
+afterAll(async () => {
+  await server.close();
+});
+
+const weather: ChatCompletionTool = {
+  type: "function",
+  function: {
+    name: "get_weather",
+    description: "The weather in a city",
+    parameters: {
+      type: "object",
+      properties: {
+        city: { type: "string" },
+        unit: { enum: ["celsius", "fahrenheit"] },
+        days: { type: "integer" },
+      },
+      required: ["city", "unit", "days"],
+      additionalProperties: false,
+    },
+  },
+};
+const time: ChatCompletionTool = {
+  type: "function",
+  function: { name: "get_time", description: "The time now" },
+};
+const messages = [{ role: "user" as const, content: "What is the weather in Paris?" }];
+
+function expectWeatherArguments(text: string) {
+  const args = JSON.parse(text) as Record<string, unknown>;
+  expect(Object.keys(args).sort()).toEqual(["city", "days", "unit"]);
+  expect(typeof args.city).toBe("string");
+  expect(["celsius", "fahrenheit"]).toContain(args.unit);
+  expect(Number.isInteger(args.days)).toBe(true);
+}
+
+describe("tool calls", () => {
+  it("calls the named function with arguments that match its schema", async () => {
+    const r = await client.chat.completions.create({
+      model: "tiny-42",
+      messages,
+      tools: [weather, time],
+      tool_choice: { type: "function", function: { name: "get_weather" } },
+      max_completion_tokens: 200,
+    });
+    const choice = r.choices[0]!;
+    expect(choice.finish_reason).toBe("tool_calls");
+    expect(choice.message.content).toBeNull();
+    const [call, ...more] = choice.message.tool_calls ?? [];
+    expect(more).toEqual([]);
+    expect(call?.type).toBe("function");
+    expect(call?.id).toMatch(/^call_/);
+    if (call?.type !== "function") throw new Error("not a function call");
+    expect(call.function.name).toBe("get_weather");
+    expectWeatherArguments(call.function.arguments);
+    expect(r.usage?.completion_tokens).toBeGreaterThan(3);
+  });
+
+  it("with tool_choice required, calls one of the tools", async () => {
+    const names = new Set<string>();
+    for (const seed of [1, 2, 3]) {
+      const r = await client.chat.completions.create({
+        model: "tiny-42",
+        messages,
+        tools: [weather, time],
+        tool_choice: "required",
+        // eslint-disable-next-line @typescript-eslint/no-deprecated -- deprecated in OpenAI's API, served here
+        seed,
+        max_completion_tokens: 200,
+      });
+      const call = r.choices[0]?.message.tool_calls?.[0];
+      if (call?.type !== "function") throw new Error("no function call");
+      names.add(call.function.name);
+      if (call.function.name === "get_time") expect(JSON.parse(call.function.arguments)).toEqual({});
+      else expectWeatherArguments(call.function.arguments);
+      expect(r.choices[0]?.finish_reason).toBe("tool_calls");
+    }
+    for (const n of names) expect(["get_weather", "get_time"]).toContain(n);
+  });
+
+  it("streams a call: the id and name first, then the arguments in pieces", async () => {
+    const stream = await client.chat.completions.create({
+      model: "tiny-42",
+      messages,
+      tools: [weather],
+      tool_choice: "required",
+      stream: true,
+      max_completion_tokens: 200,
+    });
+    const deltas = [];
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      const c = chunk.choices[0];
+      for (const d of c?.delta.tool_calls ?? []) deltas.push(d);
+      finish = c?.finish_reason ?? finish;
+    }
+    expect(finish).toBe("tool_calls");
+    expect(deltas[0]).toMatchObject({ index: 0, type: "function", function: { name: "get_weather" } });
+    expect(deltas[0]?.id).toMatch(/^call_/);
+    expect(deltas.length).toBeGreaterThan(2);
+    expect(deltas.slice(1).every((d) => d.id === undefined && d.function?.name === undefined)).toBe(true);
+    expectWeatherArguments(deltas.map((d) => d.function?.arguments ?? "").join(""));
+  });
+
+  it("the openai client's stream helper assembles the call", async () => {
+    const runner = client.chat.completions.stream({
+      model: "tiny-42",
+      messages,
+      tools: [weather],
+      tool_choice: "required",
+      max_completion_tokens: 200,
+    });
+    const final = await runner.finalChatCompletion();
+    const call = final.choices[0]?.message.tool_calls?.[0];
+    if (call?.type !== "function") throw new Error("no function call");
+    expectWeatherArguments(call.function.arguments);
+  });
+
+  it("takes a call and its result back and answers in text", async () => {
+    const first = await client.chat.completions.create({
+      model: "tiny-42",
+      messages,
+      tools: [weather],
+      tool_choice: "required",
+      max_completion_tokens: 200,
+    });
+    const assistant = first.choices[0]!.message;
+    const call = assistant.tool_calls?.[0];
+    if (!call) throw new Error("no call");
+    const r = await client.chat.completions.create({
+      model: "tiny-42",
+      messages: [
+        ...messages,
+        assistant,
+        { role: "tool", tool_call_id: call.id, content: JSON.stringify({ temperature: 21 }) },
+      ],
+      tools: [weather],
+      tool_choice: "none",
+      max_completion_tokens: 5,
+    });
+    expect(r.choices[0]?.finish_reason).toBe("length");
+    expect(r.choices[0]?.message.tool_calls).toBeUndefined();
+    // The call and its result are in the prompt: it is longer than the same conversation without them.
+    const without = await client.chat.completions.create({
+      model: "tiny-42",
+      messages,
+      max_completion_tokens: 1,
+    });
+    expect(r.usage!.prompt_tokens).toBeGreaterThan(without.usage!.prompt_tokens + 10);
+  });
+
+  it("with tool_choice auto, a call the model starts is completed and returned", async () => {
+    // A model with real weights writes the call prefix itself. This one never would, so a response format
+    // whose only value contains the prefix of the fixture's chat wrapper (Llama 2: `||call: `) makes it.
+    const r = await client.chat.completions.create({
+      model: "tiny-42",
+      messages,
+      tools: [weather],
+      response_format: {
+        type: "json_schema",
+        json_schema: { name: "x", schema: { enum: ["||call: get_weather"] } },
+      },
+      max_completion_tokens: 200,
+    });
+    const choice = r.choices[0]!;
+    expect(choice.finish_reason).toBe("tool_calls");
+    // What the model wrote before the call stays the message's content.
+    expect(choice.message.content).toBe('"');
+    const call = choice.message.tool_calls?.[0];
+    if (call?.type !== "function") throw new Error("no function call");
+    expectWeatherArguments(call.function.arguments);
+  });
+
+  it("with tool_choice auto, text without a call is a plain answer", async () => {
+    const r = await client.chat.completions.create({
+      model: "tiny-42",
+      messages,
+      tools: [weather],
+      tool_choice: "auto",
+      temperature: 0,
+      max_completion_tokens: 8,
+    });
+    expect(r.choices[0]?.finish_reason).toBe("length");
+    expect(r.choices[0]?.message.tool_calls).toBeUndefined();
+    expect(r.choices[0]?.message.content?.length).toBeGreaterThan(0);
+  });
+
+  it("documents the tools in the prompt", async () => {
+    const plain = await client.chat.completions.create({
+      model: "tiny-42",
+      messages,
+      max_completion_tokens: 1,
+    });
+    const r = await client.chat.completions.create({
+      model: "tiny-42",
+      messages,
+      tools: [weather],
+      max_completion_tokens: 1,
+    });
+    expect(r.usage!.prompt_tokens).toBeGreaterThan(plain.usage!.prompt_tokens + 20);
+    expect(["stop", "length", "tool_calls"]).toContain(r.choices[0]?.finish_reason);
+  });
+
+  it.each([
+    [
+      "a tool choice naming no tool",
+      { tools: [weather], tool_choice: { type: "function", function: { name: "nope" } } },
+      "tool_choice",
+    ],
+    ["tool_choice without tools", { tool_choice: "required" }, "tool_choice"],
+    ["a bad function name", { tools: [{ type: "function", function: { name: "has space" } }] }, "tools"],
+    [
+      "a tool message answering no call",
+      { messages: [...messages, { role: "tool", tool_call_id: "call_x", content: "1" }] },
+      "messages[1].tool_call_id",
+    ],
+    [
+      "arguments that are not JSON",
+      {
+        messages: [
+          ...messages,
+          {
+            role: "assistant",
+            content: null,
+            tool_calls: [{ id: "c1", type: "function", function: { name: "get_weather", arguments: "{" } }],
+          },
+        ],
+      },
+      "messages[1].tool_calls[0].function.arguments",
+    ],
+  ])("refuses %s, naming the parameter", async (_what, extra, param) => {
+    const err = await client.chat.completions
+      .create({ model: "tiny-42", messages, max_completion_tokens: 1, ...extra } as never)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((err as InstanceType<typeof OpenAI.BadRequestError>).param).toContain(param);
+  });
+});
