@@ -21,6 +21,7 @@ import {
 } from "@aws-sdk/client-auto-scaling";
 import { stringify } from "yaml";
 import type { BurstPoolSpec } from "../../src/api/burst-pool.js";
+import { writeReport } from "../../src/lib/bench-ratios.js";
 import { median } from "../../src/lib/stats.js";
 import * as emulators from "../../src/cli/local-emulators.js";
 import { applyCrds, kubectlFor } from "../../src/cli/lib/kubectl.js";
@@ -40,7 +41,12 @@ import { podStandIns, steadyLoad } from "../../tests/helpers/stand-ins.js";
 import { waitFor } from "../../tests/helpers/wait.js";
 
 const { values: args } = parseArgs({
-  options: { runs: { type: "string", default: "3" }, models: { type: "string", default: "1000" } },
+  options: {
+    runs: { type: "string", default: "3" },
+    models: { type: "string", default: "1000" },
+    // The report with its ratios, for the regression gate (scripts/bench/gate.ts).
+    json: { type: "string" },
+  },
 });
 const RUNS = Number(args.runs);
 const MODELS = Number(args.models);
@@ -325,6 +331,9 @@ async function main() {
     `| one pool decision, 1000 pending pods over 10 pools | ${pure.poolDecisionMs.toFixed(1)} ms | |`,
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
+  writeReport(args.json, {
+    "load step → burst Ready, operator ÷ floor": { value: react / floor, better: "lower" },
+  });
 }
 
 await main();

@@ -1,5 +1,5 @@
 /**
- * npm run bench:inference [-- --runs 3 --tokens 64 --weights F16|Q8_0|Q4_K --model FILE]
+ * npm run bench:inference [-- --runs 3 --tokens 64 --levels 1,2,4,8 --weights F16|Q8_0|Q4_K --model FILE --json FILE --quick]
  *
  * Measures the inference server against two baselines with the same settings, on the smollm2-135m-shape
  * fixture: in-process node-llama-cpp generation (the limit through this engine) and llama.cpp's own
@@ -7,10 +7,12 @@
  * it from the llama.cpp source node-llama-cpp carries, and the column is left out when it is not built).
  * Aggregate tokens/s and TTFT p50/p95 at concurrency 1, 2, 4, 8, each as a ratio to the baselines;
  * medians over --runs runs, the three alternating so drift hits all of them. Also: llama.cpp thread counts in-process, and /health
- * requests/s with autocannon. Prints a markdown table for BENCHMARKS.md and JSON to --json FILE.
+ * requests/s with autocannon. Prints a markdown table for BENCHMARKS.md and JSON to --json FILE, whose
+ * `ratios` the regression gate reads (scripts/bench/gate.ts). --quick leaves out the thread sweep and
+ * /health and llama-server and sends 5 single requests for TTFT instead of 20: the gate's cheap variant.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -18,6 +20,7 @@ import autocannon from "autocannon";
 import { getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContext, type LlamaModel } from "node-llama-cpp";
 import { WEIGHTS, writeModel, type Weights } from "../../src/lib/gguf-fixture.js";
 import { repoRoot } from "../../src/cli/lib/paths.js";
+import { writeReport, type Ratios } from "../../src/lib/bench-ratios.js";
 import { median, percentile } from "../../src/lib/stats.js";
 
 const { values: args } = parseArgs({
@@ -28,6 +31,7 @@ const { values: args } = parseArgs({
     weights: { type: "string", default: "F16" },
     json: { type: "string" },
     levels: { type: "string", default: "1,2,4,8" },
+    quick: { type: "boolean", default: false },
   },
 });
 if (!(WEIGHTS as readonly string[]).includes(args.weights)) {
@@ -209,7 +213,7 @@ async function main() {
   const model = await llama.loadModel({ modelPath });
 
   // 1. Threads: in-process, one stream and a batch of 4, with 1..cpus threads.
-  const threadModes = Array.from({ length: cpus }, (_, i) => `${i + 1}`);
+  const threadModes = args.quick ? [] : Array.from({ length: cpus }, (_, i) => `${i + 1}`);
   const threadRows: { mode: string; c: number; tps: number }[] = [];
   for (const mode of threadModes) {
     const ctx = await model.createContext({
@@ -236,11 +240,14 @@ async function main() {
 
   // 2. Server vs in-process, alternating.
   const server = await startServer(modelPath, 0);
-  const llamaServer = await startLlamaServer(modelPath).catch((err: unknown) => {
-    // Nothing may stay running when the reference fails to start.
-    server.kill("SIGTERM");
-    throw err;
-  });
+  // The quick variant is the CI gate's: llama-server is not built there.
+  const llamaServer = args.quick
+    ? undefined
+    : await startLlamaServer(modelPath).catch((err: unknown) => {
+        // Nothing may stay running when the reference fails to start.
+        server.kill("SIGTERM");
+        throw err;
+      });
   const context = await model.createContext({
     contextSize: CONTEXT * PARALLEL,
     sequences: PARALLEL,
@@ -268,7 +275,8 @@ async function main() {
     const ttftServer: number[] = [];
     const ttftBase: number[] = [];
     const ttftLlama: number[] = [];
-    for (let i = 0; i < 20; i++) {
+    const singles = args.quick ? 5 : 20;
+    for (let i = 0; i < singles; i++) {
       ttftServer.push(...(await serverRound(1, 4)).ttft);
       ttftBase.push(...(await baselineRound(model, context, 1, 4)).ttft);
       if (llamaServer) ttftLlama.push(...(await serverRound(1, 4, LLAMA_URL)).ttft);
@@ -280,7 +288,9 @@ async function main() {
     );
 
     // 4. /health throughput, bounded in time and connections.
-    const health = await autocannon({ url: `${URL_BASE}/health`, connections: 10, duration: 5 });
+    const health = args.quick
+      ? undefined
+      : await autocannon({ url: `${URL_BASE}/health`, connections: 10, duration: 5 });
     const rows = LEVELS.map((c) => {
       const s = results[c]!.server;
       const b = results[c]!.base;
@@ -316,24 +326,43 @@ async function main() {
               (r) =>
                 `| ${r.c} | ${r.tps.toFixed(1)} | ${r.ltps?.toFixed(1) ?? "-"} | ${r.ltps ? (r.tps / r.ltps).toFixed(2) : "-"} | ${r.p50.toFixed(1)} / ${r.lp50?.toFixed(1) ?? "-"} |`,
             ),
-            `TTFT p50 of 20 single requests (4 tokens each): server ${ttftOverhead.server.toFixed(1)} ms, llama-server ${ttftLlamaP50?.toFixed(1) ?? "-"} ms`,
+            `TTFT p50 of ${singles} single requests (4 tokens each): server ${ttftOverhead.server.toFixed(1)} ms, llama-server ${ttftLlamaP50?.toFixed(1) ?? "-"} ms`,
             "",
           ]
         : []),
       one && four ? `aggregate at 4 vs 1 (server): ${(four.tps / one.tps).toFixed(2)}x` : "",
-      `TTFT p50 of 20 single requests (4 tokens each), interleaved: server ${ttftOverhead.server.toFixed(1)} ms, in-process ${ttftOverhead.base.toFixed(1)} ms, overhead ${(ttftOverhead.server - ttftOverhead.base).toFixed(1)} ms`,
-      `/health: ${Math.round(health.requests.average)} requests/s (autocannon, 10 connections, 5 s; p99 latency ${health.latency.p99} ms)`,
+      `TTFT p50 of ${singles} single requests (4 tokens each), interleaved: server ${ttftOverhead.server.toFixed(1)} ms, in-process ${ttftOverhead.base.toFixed(1)} ms, overhead ${(ttftOverhead.server - ttftOverhead.base).toFixed(1)} ms`,
+      health
+        ? `/health: ${Math.round(health.requests.average)} requests/s (autocannon, 10 connections, 5 s; p99 latency ${health.latency.p99} ms)`
+        : "",
       "",
-      "| llama.cpp threads | in-process tok/s, 1 stream | in-process tok/s, 4 streams |",
-      "| --- | --- | --- |",
-      ...threadModes.map(
-        (m) =>
-          `| ${m} | ${threadRows.find((r) => r.mode === m && r.c === 1)!.tps.toFixed(1)} | ${threadRows.find((r) => r.mode === m && r.c === 4)!.tps.toFixed(1)} |`,
-      ),
+      ...(threadModes.length
+        ? [
+            "| llama.cpp threads | in-process tok/s, 1 stream | in-process tok/s, 4 streams |",
+            "| --- | --- | --- |",
+            ...threadModes.map(
+              (m) =>
+                `| ${m} | ${threadRows.find((r) => r.mode === m && r.c === 1)!.tps.toFixed(1)} | ${threadRows.find((r) => r.mode === m && r.c === 4)!.tps.toFixed(1)} |`,
+            ),
+          ]
+        : []),
     ];
     process.stdout.write(`${lines.join("\n")}\n`);
-    if (args.json)
-      writeFileSync(args.json, JSON.stringify({ rows, threadRows, health: health.requests }, null, 2));
+    const ratios: Ratios = {
+      "TTFT p50 server ÷ in-process": { value: ttftOverhead.server / ttftOverhead.base, better: "lower" },
+    };
+    for (const r of rows) {
+      ratios[`tok/s server ÷ in-process, ${r.c} stream${r.c === 1 ? "" : "s"}`] = {
+        value: r.ratio,
+        better: "higher",
+      };
+      if (r.ltps)
+        ratios[`tok/s server ÷ llama-server, ${r.c} stream${r.c === 1 ? "" : "s"}`] = {
+          value: r.tps / r.ltps,
+          better: "higher",
+        };
+    }
+    writeReport(args.json, ratios, { rows, threadRows, health: health?.requests });
   } finally {
     server.kill("SIGTERM");
     llamaServer?.kill("SIGTERM");

@@ -23,6 +23,7 @@ import {
 } from "@kubernetes/client-node";
 import type { InferenceModel } from "../../src/api/inference-model.js";
 import { stringify } from "yaml";
+import { writeReport } from "../../src/lib/bench-ratios.js";
 import { down, isRunning, up } from "../../src/cli/local-cluster/cluster.js";
 import { DEFAULT_TOPOLOGY, simulatedNamespace } from "../../src/cli/local-cluster/topology.js";
 import { applyCrds, kubectlFor } from "../../src/cli/lib/kubectl.js";
@@ -39,6 +40,8 @@ const { values: args } = parseArgs({
     steady: { type: "string", default: "60" },
     workers: { type: "string", default: "4" },
     heap: { type: "string", default: "" },
+    // The report with its ratios, for the regression gate (scripts/bench/gate.ts).
+    json: { type: "string" },
     // A directory for a V8 CPU profile of the operator (open it in Chrome DevTools or speedscope).
     "cpu-prof": { type: "string", default: "" },
   },
@@ -406,6 +409,9 @@ async function main() {
     ...run.requests.map((r) => `| ${r.key} | ${r.count} | ${r.seconds.toFixed(1)} |`),
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
+  writeReport(args.json, {
+    "all Ready ÷ no-operator baseline": { value: run.allReady / base.seconds, better: "lower" },
+  });
 }
 
 await main();
