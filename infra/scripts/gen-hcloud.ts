@@ -5,8 +5,9 @@
  *
  * There is no prebuilt @cdktf/provider-hcloud. The provider is built from source by `npm run tools`,
  * laid out as a local OpenTofu mirror, and its schema dumped with `tofu providers schema -json`; cdktf's
- * own provider generator turns that schema into TypeScript. Only a provider bump needs this script: a
- * fresh clone synthesizes from the committed bindings without Go or OpenTofu.
+ * own provider generator turns that schema into TypeScript. Only a provider bump, or a stack that needs
+ * another resource (add it to HCLOUD_RESOURCES), needs this script: a fresh clone synthesizes from the
+ * committed bindings without Go or OpenTofu.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -15,6 +16,7 @@ import { join } from "node:path";
 import { CodeMaker, TerraformProviderGenerator } from "@cdktf/provider-generator";
 import { ConstructsMakerProviderTarget, Language, TerraformProviderConstraint } from "@cdktf/commons";
 import type { ProviderSchema } from "@cdktf/commons";
+import { HCLOUD_RESOURCES } from "../lib/hcloud-bindings.js";
 import { HCLOUD_PROVIDER, ROOT, tofuEnv } from "../lib/tofu.js";
 
 const OUT = join(ROOT, "infra", ".gen");
@@ -45,9 +47,16 @@ if (!provider) throw new Error("tofu printed no provider schema");
 // "hetznercloud/hcloud", which each tool resolves against its own registry).
 const fqpn = `registry.terraform.io/${HCLOUD_PROVIDER.source}`;
 // tofu reports no versions in the schema; cdktf records them in the generated provider class.
+// Only the resources the stacks use (the whole provider is 18,000 lines of bindings), and no data sources.
+const wanted = new Set<string>(HCLOUD_RESOURCES);
+const missing = HCLOUD_RESOURCES.filter((r) => !(r in provider.resource_schemas));
+if (missing.length) throw new Error(`the provider has no ${missing.join(", ")}`);
+const resources = Object.fromEntries(
+  Object.entries(provider.resource_schemas).filter(([r]) => wanted.has(r)),
+);
 const schema: ProviderSchema = {
   format_version: dumped.format_version,
-  provider_schemas: { [fqpn]: provider },
+  provider_schemas: { [fqpn]: { ...provider, resource_schemas: resources, data_source_schemas: {} } },
   provider_versions: { [fqpn]: HCLOUD_PROVIDER.version },
 };
 
