@@ -83,6 +83,7 @@ export class Controller {
   private readonly core: CoreV1Api;
   private readonly apps: AppsV1Api;
   private readonly informers: Cached<KubernetesObject>[] = [];
+  private readonly informerPaths = new Map<Cached<KubernetesObject>, string>();
   private models: Cached<InferenceModel>[] = [];
   private deployments!: Cached<V1Deployment>;
   private pods!: Cached<V1Pod>;
@@ -122,6 +123,32 @@ export class Controller {
     this.apps = o.kubeConfig.makeApiClient(AppsV1Api);
     this.now = o.now ?? (() => new Date());
     this.recordEvent = eventRecorder({ core: this.core, log: o.log, metrics: o.metrics, now: this.now });
+    o.metrics.setHeldObjects(() => this.held());
+  }
+
+  /** Sizes of every cache and per-model table, for spillway_operator_held_objects. */
+  private held(): Record<string, number> {
+    const sizes: Record<string, number> = {};
+    for (const informer of this.informers) {
+      const path = this.informerPaths.get(informer) ?? "?";
+      sizes[`cache ${path}`] = (sizes[`cache ${path}`] ?? 0) + informer.list().length;
+    }
+    const tables = {
+      load: this.load,
+      podDigests: this.podDigests,
+      digestTries: this.digestTries,
+      digests: this.digests,
+      history: this.history,
+      settling: this.settling,
+      unplacedPods: this.unplacedPods,
+      failingPods: this.failingPods,
+      poolGenerations: this.poolGenerations,
+    };
+    for (const [name, t] of Object.entries(tables)) sizes[name] = t.size;
+    // Node's own count of what keeps the loop alive: timers, sockets, pending requests.
+    for (const kind of process.getActiveResourcesInfo())
+      sizes[`active ${kind}`] = (sizes[`active ${kind}`] ?? 0) + 1;
+    return sizes;
   }
 
   private watch<T extends KubernetesObject>(
@@ -151,6 +178,7 @@ export class Controller {
       }, 2000);
     });
     this.informers.push(informer);
+    this.informerPaths.set(informer, path);
     return informer;
   }
 

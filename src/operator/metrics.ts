@@ -3,8 +3,23 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 export function createOperatorMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "spillway_operator_process_" });
+  let sizes: () => Record<string, number> = () => ({});
   return {
     registry,
+    /** What the controller holds, read at each scrape: a soak's leak check watches it return to its start. */
+    setHeldObjects: (read: () => Record<string, number>) => {
+      sizes = read;
+    },
+    heldObjects: new Gauge({
+      name: "spillway_operator_held_objects",
+      help: "Objects the operator holds in memory: each informer cache by API path, and each per-model table",
+      labelNames: ["store"] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [store, n] of Object.entries(sizes())) this.set({ store }, n);
+      },
+    }),
     reconciles: new Counter({
       name: "spillway_operator_reconciles_total",
       help: "Reconciles by result (success, error, conflict)",
