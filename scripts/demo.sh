@@ -76,7 +76,9 @@ kubectl get deploy,svc,pdb,pods -n default -l spillway.dev/model=chat-small -o w
 echo
 IP="$(kubectl get svc chat-small -n default -o jsonpath='{.spec.clusterIP}')"
 log "a chat completion through the Service's ClusterIP, http://$IP:8080"
-curl -sS --fail-with-body -m 60 "http://$IP:8080/v1/chat/completions" -H 'content-type: application/json' \
+# A pod can be Ready a moment before kube-proxy has written the Service's rules: retry refused connections.
+curl -sS --fail-with-body -m 60 --retry 20 --retry-delay 1 --retry-connrefused \
+  "http://$IP:8080/v1/chat/completions" -H 'content-type: application/json' \
   -d '{"model":"chat-small","messages":[{"role":"user","content":"Say hello."}],"max_tokens":16}' ||
   die "the chat completion failed" "kubectl logs -l spillway.dev/model=chat-small"
 echo

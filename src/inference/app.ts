@@ -11,7 +11,7 @@ import { ApiError, errorBody, errors } from "./errors.js";
 import { embeddingRoutes } from "./routes/embeddings.js";
 import { generationRoutes } from "./routes/generation.js";
 import { infoRoutes } from "./routes/info.js";
-import type { Runtime } from "./runtime.js";
+import type { RouteOptions } from "./routes/options.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -24,11 +24,9 @@ declare module "fastify" {
   }
 }
 
-export interface AppOptions {
-  runtime: Runtime;
+export interface AppOptions extends RouteOptions {
   /** When set, every /v1 route requires `Authorization: Bearer <apiKey>`. */
   apiKey?: string | undefined;
-  requestTimeoutSeconds: number;
 }
 
 /** `/messages/0/role` → `messages[0].role`, the way OpenAI names parameters. */

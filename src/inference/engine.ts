@@ -19,7 +19,7 @@ import {
 import { chatHistory, type ChatMessage } from "./chat-history.js";
 import { errors } from "./errors.js";
 import { decodeInLockstep, inSlotOrder, slotOrder } from "./lockstep.js";
-import { SlotPool } from "./slots.js";
+import { SlotPool, type Slots } from "./slots.js";
 import { StopMatcher } from "./stop-matcher.js";
 import { chooseThreads } from "./threads.js";
 import { jsonSchemaGrammar } from "./json-schema-grammar.js";
@@ -150,11 +150,24 @@ export interface EmbeddingResult {
   promptTokens: number;
 }
 
+/**
+ * What the routes use of an engine, so that route tests can serve them with a fake one. A slot is
+ * opaque to them: they take it from `slots` and hand it back to `generate`.
+ */
+export interface ServedEngine {
+  readonly slots: Slots;
+  readonly contextSize: number;
+  readonly embeddingSize: number;
+  prepare(prompt: Prompt, sampling: SamplingParams): Promise<PreparedRequest>;
+  generate(slot: unknown, req: PreparedRequest, cb?: GenerateCallbacks): Promise<GenerationResult>;
+  embed(inputs: EmbeddingInput[], signal?: AbortSignal): Promise<EmbeddingResult>;
+}
+
 export class ModelLoadError extends Error {
   override name = "ModelLoadError";
 }
 
-export class Engine {
+export class Engine implements ServedEngine {
   readonly slots: SlotPool<Slot>;
   /** llama.cpp's threads, as chosen (see threads.ts). */
   readonly threads: number;
@@ -461,6 +474,11 @@ export class Engine {
       .join("")
       .trim();
     return callTriggers(this.chatWrapper).some((t) => t.toString().trim() === text);
+  }
+
+  /** Dimensions of the model's embeddings. */
+  get embeddingSize(): number {
+    return this.model.embeddingVectorSize;
   }
 
   /** Tokens in the model's vocabulary; token inputs outside it are refused before they reach llama.cpp. */

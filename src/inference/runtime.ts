@@ -1,4 +1,4 @@
-import type { Engine } from "./engine.js";
+import type { ServedEngine } from "./engine.js";
 import { errors } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 
@@ -6,12 +6,13 @@ export type Phase = "loading" | "ready" | "draining" | "failed";
 
 /**
  * What the routes need to know about the server's life: the engine once loaded, the phase (readiness),
- * and the generation requests in flight (for drain). server.ts drives the phase; routes only read it.
+ * and the requests in flight (for drain). server.ts moves it through its phases with the methods below;
+ * routes only read it.
  */
 export class Runtime {
-  engine: Engine | undefined;
-  phase: Phase = "loading";
-  modelDigest: string | undefined;
+  private current: ServedEngine | undefined;
+  private state: Phase = "loading";
+  private digest: string | undefined;
   readonly created = Math.floor(Date.now() / 1000);
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
@@ -27,12 +28,43 @@ export class Runtime {
     this.names = new Set([modelId, ...aliases]);
   }
 
+  get phase(): Phase {
+    return this.state;
+  }
+
+  /** The loaded engine, for what describes it (the model list, /metrics); requests use engineFor. */
+  get engine(): ServedEngine | undefined {
+    return this.current;
+  }
+
+  /** The sha256 of the loaded model file, when it was computed. */
+  get modelDigest(): string | undefined {
+    return this.digest;
+  }
+
+  /** The model is loaded and warm: requests are served (unless a drain began meanwhile). */
+  ready(engine: ServedEngine, digest: string | undefined): void {
+    this.current = engine;
+    this.digest = digest;
+    if (this.state === "loading") this.state = "ready";
+  }
+
+  failed(): void {
+    this.state = "failed";
+  }
+
+  /** Readiness turns 503 and queued requests are refused; requests in flight go on. */
+  drain(): void {
+    this.state = "draining";
+    this.current?.slots.close("The server is draining; retry on another replica.");
+  }
+
   /** Whether a request naming `model` is for this server's model. */
   serves(model: string): boolean {
     return this.names.has(model) || this.names.has("*");
   }
 
-  /** Marks a generation request as started; the returned function marks it done (idempotent). */
+  /** Marks a request as started; the returned function marks it done (idempotent). */
   track(): () => void {
     this.inFlight++;
     this.metrics.inFlight.set(this.inFlight);
@@ -47,23 +79,23 @@ export class Runtime {
   }
 
   /** The engine for a request naming `model`; 503 while not ready, 404 for another model's name. */
-  engineFor(model: string): Engine {
-    if (this.phase !== "ready" || !this.engine) {
+  engineFor(model: string): ServedEngine {
+    if (this.state !== "ready" || !this.current) {
       throw errors.notReady(
-        this.phase === "draining"
+        this.state === "draining"
           ? "The server is draining; retry on another replica."
           : "The model is not loaded yet.",
       );
     }
     if (!this.serves(model)) throw errors.modelNotFound(model);
-    return this.engine;
+    return this.current;
   }
 
   get activeRequests(): number {
     return this.inFlight;
   }
 
-  /** Resolves when no generation request is in flight, or after `timeoutMs`; true when idle. */
+  /** Resolves when no request is in flight, or after `timeoutMs`; true when idle. */
   waitIdle(timeoutMs: number): Promise<boolean> {
     if (this.inFlight === 0) return Promise.resolve(true);
     return new Promise((resolvePromise) => {

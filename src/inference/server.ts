@@ -10,6 +10,8 @@ import { Runtime } from "./runtime.js";
 export interface Server {
   fastify: FastifyInstance;
   runtime: Runtime;
+  /** The engine once loaded (tests reach the model through it). */
+  readonly engine: Engine | undefined;
   /** Fetches, loads and warms the model; /ready turns 200 when it resolves. Rejects on failure. */
   load(): Promise<void>;
   /** /ready → 503, new and queued requests → 503, in-flight ones finish (up to the grace period). */
@@ -41,6 +43,7 @@ export async function createServer(config: Config): Promise<Server> {
     requestTimeoutSeconds: config.requestTimeoutSeconds,
   });
   const log = fastify.log;
+  let engine: Engine | undefined;
 
   const load = async () => {
     const started = performance.now();
@@ -52,8 +55,7 @@ export async function createServer(config: Config): Promise<Server> {
           log.info(fields ?? {}, msg);
         },
       });
-      runtime.modelDigest = resolved.sha256;
-      const engine = await Engine.load({
+      const loaded = await Engine.load({
         modelPath: resolved.path,
         contextSize: config.contextSize,
         parallel: config.parallel,
@@ -64,34 +66,33 @@ export async function createServer(config: Config): Promise<Server> {
           log[level](fields ?? {}, msg);
         },
       });
+      engine = loaded;
       // Warm-up: one short generation, so the first user request does not pay for first-use costs.
-      const slot = await engine.slots.acquire();
+      const slot = await loaded.slots.acquire();
       try {
-        await engine.generate(
+        await loaded.generate(
           slot,
-          await engine.prepare({ kind: "text", text: "warm up" }, { maxTokens: 2, temperature: 0, stop: [] }),
+          await loaded.prepare({ kind: "text", text: "warm up" }, { maxTokens: 2, temperature: 0, stop: [] }),
         );
       } finally {
-        engine.slots.release(slot);
+        loaded.slots.release(slot);
       }
-      runtime.engine = engine;
-      if (runtime.phase === "loading") runtime.phase = "ready";
+      runtime.ready(loaded, resolved.sha256);
       const seconds = (performance.now() - started) / 1000;
       metrics.modelLoadSeconds.set(seconds);
       if (resolved.sha256) metrics.modelInfo.set({ sha256: resolved.sha256 }, 1);
       log.info(
-        { model: runtime.modelId, seconds: Number(seconds.toFixed(3)), threads: engine.threads },
+        { model: runtime.modelId, seconds: Number(seconds.toFixed(3)), threads: loaded.threads },
         "model ready",
       );
     } catch (err) {
-      runtime.phase = "failed";
+      runtime.failed();
       throw err;
     }
   };
 
   const drain = async () => {
-    runtime.phase = "draining";
-    runtime.engine?.slots.close("The server is draining; retry on another replica.");
+    runtime.drain();
     const drained = await runtime.waitIdle(config.drainGraceSeconds * 1000);
     log.info({ drained, abandoned: runtime.activeRequests }, "drain finished");
     return { drained };
@@ -99,8 +100,17 @@ export async function createServer(config: Config): Promise<Server> {
 
   const close = async () => {
     await fastify.close();
-    await runtime.engine?.close();
+    await engine?.close();
   };
 
-  return { fastify, runtime, load, drain, close };
+  return {
+    fastify,
+    runtime,
+    get engine() {
+      return engine;
+    },
+    load,
+    drain,
+    close,
+  };
 }

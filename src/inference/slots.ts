@@ -7,7 +7,17 @@ import { errors } from "./errors.js";
  * A request takes the first free slot in the pool's order, so busy slots stay the first ones: llama.cpp
  * decodes sequences whose ids follow each other in one pass (lockstep.ts).
  */
-export class SlotPool<S> {
+/** A pool as the routes use it: a slot is opaque, taken and handed back. */
+export interface Slots {
+  readonly size: number;
+  readonly busy: number;
+  readonly queued: number;
+  acquire(signal?: AbortSignal): Promise<unknown>;
+  release(slot: unknown): void;
+  close(reason: string): void;
+}
+
+export class SlotPool<S> implements Slots {
   private readonly free: S[];
   private readonly waiters: {
     resolve: (slot: S) => void;

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from "fastify";
-import type { AppOptions } from "../app.js";
+import type { RouteOptions } from "./options.js";
 import type { Token } from "node-llama-cpp";
 import type { EmbeddingInput } from "../engine.js";
 import { errors } from "../errors.js";
@@ -22,7 +22,7 @@ function base64(vector: number[]): string {
  * POST /v1/embeddings: one vector per input. It takes a slot like a generation, so it shares the queue,
  * its limit (429) and the request timeout.
  */
-export const embeddingRoutes: FastifyPluginAsync<AppOptions> = (fastify, opts) => {
+export const embeddingRoutes: FastifyPluginAsync<RouteOptions> = (fastify, opts) => {
   const { runtime, requestTimeoutSeconds } = opts;
   fastify.post<{ Body: EmbeddingRequest }>(
     "/v1/embeddings",
@@ -30,9 +30,9 @@ export const embeddingRoutes: FastifyPluginAsync<AppOptions> = (fastify, opts) =
     async (request, reply) => {
       const body = request.body;
       const engine = runtime.engineFor(body.model);
-      if (body.dimensions !== undefined && body.dimensions !== engine.model.embeddingVectorSize) {
+      if (body.dimensions !== undefined && body.dimensions !== engine.embeddingSize) {
         throw errors.invalidRequest(
-          `This model's embeddings have ${engine.model.embeddingVectorSize} dimensions; it cannot return ${body.dimensions}.`,
+          `This model's embeddings have ${engine.embeddingSize} dimensions; it cannot return ${body.dimensions}.`,
           "dimensions",
         );
       }

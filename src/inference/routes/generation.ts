@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import type { AppOptions } from "../app.js";
+import type { RouteOptions } from "./options.js";
 import type {
   ChatMessage,
   GenerationResult,
@@ -360,7 +360,7 @@ async function counted(
 }
 
 /** POST /v1/chat/completions and /v1/completions: one generation path, JSON or SSE. */
-export const generationRoutes: FastifyPluginAsync<AppOptions> = (fastify, opts) => {
+export const generationRoutes: FastifyPluginAsync<RouteOptions> = (fastify, opts) => {
   const { runtime, requestTimeoutSeconds } = opts;
   fastify.post<{ Body: ChatCompletionRequest }>(
     "/v1/chat/completions",

@@ -1,11 +1,11 @@
 import type { FastifyPluginAsync } from "fastify";
 import { SERVER_PATHS } from "../../api/server.js";
-import type { AppOptions } from "../app.js";
+import type { RouteOptions } from "./options.js";
 import { errors } from "../errors.js";
 import { ErrorResponse, ModelList, ModelObject } from "../schemas.js";
 
 /** Liveness, readiness, metrics and the model list. */
-export const infoRoutes: FastifyPluginAsync<AppOptions> = (fastify, { runtime }) => {
+export const infoRoutes: FastifyPluginAsync<RouteOptions> = (fastify, { runtime }) => {
   const modelObject = () => ({
     id: runtime.modelId,
     object: "model" as const,

@@ -365,7 +365,7 @@ describe("errors", () => {
   });
 
   it("leaves no slot busy after all of the above", () => {
-    expect(server.runtime.engine?.slots.busy).toBe(0);
+    expect(server.engine?.slots.busy).toBe(0);
     expect(server.runtime.activeRequests).toBe(0);
   });
 });

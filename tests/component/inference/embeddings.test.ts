@@ -63,7 +63,7 @@ describe("embeddings", () => {
   });
 
   it("embeds token arrays as the text they tokenize to", async () => {
-    const tokens = server.runtime.engine!.model.tokenize("model server");
+    const tokens = server.engine!.model.tokenize("model server");
     const fromText = await client.embeddings.create({ model: "tiny-42", input: "model server" });
     const fromTokens = await client.embeddings.create({ model: "tiny-42", input: tokens });
     const fromBatch = await client.embeddings.create({ model: "tiny-42", input: [tokens] });

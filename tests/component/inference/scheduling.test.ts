@@ -22,7 +22,7 @@ describe("scheduling", () => {
   it("completes 8 concurrent requests on 4 slots, decoding them together", async () => {
     server = await startServer({ parallel: 4 });
     const url = await listen(server);
-    const slots = server.runtime.engine!.slots;
+    const slots = server.engine!.slots;
     let maxBusy = 0;
     let maxQueued = 0;
     const sampler = setInterval(() => {
@@ -67,9 +67,9 @@ describe("scheduling", () => {
     );
     const reader = res.body!.getReader();
     await reader.read(); // the first event: generation is under way
-    expect(server.runtime.engine!.slots.busy).toBe(1);
+    expect(server.engine!.slots.busy).toBe(1);
     ac.abort();
-    const slots = server.runtime.engine!.slots;
+    const slots = server.engine!.slots;
     await waitFor("slot freed", () => slots.busy === 0, { timeoutMs: 2000 });
 
     // The only slot serves the next request straight away.
@@ -82,7 +82,7 @@ describe("scheduling", () => {
   it("a queued request whose client goes away leaves the queue", async () => {
     server = await startServer({ parallel: 1, maxQueue: 4 });
     const url = await listen(server);
-    const slots = server.runtime.engine!.slots;
+    const slots = server.engine!.slots;
     const first = await postJson(
       `${url}/v1/completions`,
       completion("busy", { max_tokens: 450, stream: true }),
@@ -118,6 +118,6 @@ describe("scheduling", () => {
     expect(res.status).toBe(503);
     expect((await json(res)).error).toMatchObject({ code: "timeout", type: "service_unavailable" });
     expect(Date.now() - started).toBeLessThan(5000);
-    expect(server.runtime.engine!.slots.busy).toBe(0);
+    expect(server.engine!.slots.busy).toBe(0);
   });
 });
