@@ -28,7 +28,7 @@ import { startOperator } from "../tests/helpers/operator.js";
 
 const { values: args } = parseArgs({
   options: {
-    // About 130 s: long enough for the operator's heap to see a full collection.
+    // Long enough for the operator's heap to see a full collection (BENCHMARKS.md, "Operator soak").
     cycles: { type: "string", default: "60" },
     models: { type: "string", default: "10" },
     "warmup-cycles": { type: "string", default: "3" },
@@ -189,8 +189,8 @@ if (!clusterWasUp) await down();
 const steady = points.filter((p) => p.cycle > WARMUP);
 const q = Math.max(1, Math.floor(steady.length / 4));
 const rssGrowth = median(steady.slice(-q).map((p) => p.rss)) - median(steady.slice(0, q).map((p) => p.rss));
-// The heap saws up and down between collections, and its troughs climb until a full collection (about
-// every 100 s here): the lowest sample of the second half, which holds one, against the first quarter's.
+// The heap saws up and down between collections, and its troughs climb until a full collection: the
+// lowest sample of the second half, which holds one, against the first quarter's.
 const heapGrowth =
   Math.min(...steady.slice(Math.floor(steady.length / 2)).map((p) => p.heap)) -
   Math.min(...steady.slice(0, q).map((p) => p.heap));

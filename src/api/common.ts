@@ -1,4 +1,5 @@
 import { Type, type Static } from "@sinclair/typebox";
+import { QUANTITY_PATTERN } from "./quantity.js";
 
 /** API group and version of every Spillway resource. */
 export const GROUP = "spillway.dev";
@@ -9,8 +10,7 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 export const Quantity = Type.Unsafe<string | number>({
   "x-kubernetes-int-or-string": true,
   anyOf: [{ type: "integer" }, { type: "string" }],
-  pattern:
-    "^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$",
+  pattern: QUANTITY_PATTERN,
 });
 
 const ResourceList = Type.Object({ cpu: Type.Optional(Quantity), memory: Type.Optional(Quantity) });

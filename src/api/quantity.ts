@@ -23,7 +23,12 @@ const SUFFIX: Record<string, number> = {
   Ei: 2 ** 60,
 };
 
-const QUANTITY = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))((?:[KMGTPE]i)|[numkMGTPE]|[eE][+-]?\d+)?$/;
+// Kubernetes' own grammar for a quantity (its CRD pattern for int-or-string quantities): one source for
+// the CRDs' validation (QUANTITY_PATTERN, in common.ts) and for reading values here.
+const NUMBER = "[+-]?(?:[0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)";
+const SUFFIXES = `(?:[KMGTPE]i)|[numkMGTPE]|[eE]${NUMBER}`;
+export const QUANTITY_PATTERN = `^${NUMBER}(?:${SUFFIXES})?$`;
+const QUANTITY = new RegExp(`^(${NUMBER})(${SUFFIXES})?$`);
 
 /** The quantity's value in base units (cores, bytes), or undefined when it is not a quantity. */
 export function parseQuantity(q: string | number | undefined): number | undefined {
@@ -32,7 +37,7 @@ export function parseQuantity(q: string | number | undefined): number | undefine
   const m = QUANTITY.exec(q.trim());
   if (!m) return undefined;
   const [, digits = "", suffix = ""] = m;
-  if (/^[eE]/.test(suffix)) return Number(`${digits}${suffix}`);
+  if (/^[eE]/.test(suffix)) return Number(digits) * 10 ** Number(suffix.slice(1));
   return Number(digits) * (SUFFIX[suffix] ?? 1);
 }
 

@@ -35,7 +35,7 @@ export interface Baseline {
 /**
  * Five runs understate the spread of a noisy ratio, and a gate that fails on noise gets ignored: no
  * tolerance is below 10 %. The regressions worth a red build are larger (BENCHMARKS.md, "Regression
- * gate": without lockstep decoding the 4-stream ratio fell 39 %).
+ * gate", measures one).
  */
 export const MIN_NOISE = 0.1;
 
