@@ -369,6 +369,8 @@ export class Engine implements ServedEngine {
       const names = [...grammars.keys()];
       const prefix = callSyntax(this.chatWrapper, "").prefix;
       let name = typeof choice === "object" ? choice.name : names.length === 1 ? names[0] : undefined;
+      // The budget is spent: the call cannot start (node-llama-cpp reads maxTokens 0 as no limit).
+      if (req.maxTokens - completionTokens < 1) return result(text, "length");
       if (name === undefined) {
         const chosen = await pass({
           tokens: [...req.tokens, ...this.tokenize(LlamaText([text, prefix]))],
@@ -377,8 +379,10 @@ export class Engine implements ServedEngine {
           triggers: [],
           stop: [],
         });
-        if (chosen.finishReason === "length") return result(text, "length");
         name = chosen.text;
+        if (chosen.finishReason === "length" || req.maxTokens - completionTokens < 1) {
+          return result(text, "length");
+        }
       }
       cb.onToolCall?.(name);
       const syntax = callSyntax(this.chatWrapper, name);

@@ -244,7 +244,31 @@ describe("the operator", () => {
   });
 
   it("makes no writes in steady state", async () => {
-    // Settled: the last rollout's pods come and go for a moment; then nothing changes, nothing is written.
+    // Settled: every Deployment at its replicas, ready and updated, and no pod left over from the hand
+    // edit above (its extra pods take a while to go on a busy machine, and each changes a status).
+    await waitFor(
+      "the namespace to settle",
+      async () => {
+        const ds = await kubectl.json<{
+          items: {
+            spec: { replicas: number };
+            status: { replicas?: number; readyReplicas?: number; updatedReplicas?: number };
+          }[];
+        }>(["get", "deploy", "-n", ns]);
+        const pods = await kubectl.json<{ items: unknown[] }>(["get", "pods", "-n", ns]);
+        const want = ds.items.reduce((n, d) => n + d.spec.replicas, 0);
+        return (
+          pods.items.length === want &&
+          ds.items.every(
+            (d) =>
+              d.status.replicas === d.spec.replicas &&
+              (d.status.readyReplicas ?? 0) === d.spec.replicas &&
+              (d.status.updatedReplicas ?? 0) === d.spec.replicas,
+          )
+        );
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
     let last = -1;
     await waitFor(
       "3 s without writes",
