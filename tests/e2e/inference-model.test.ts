@@ -17,6 +17,7 @@ import {
   type SampleModel,
 } from "../../src/cli/local-cluster/sample-model.js";
 import { writeModel, type ModelShape } from "../../src/lib/gguf-fixture.js";
+import { FaultProxy } from "../helpers/fault-proxy.js";
 import { kubectlFor, uniqueName } from "../helpers/kube.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -428,5 +429,59 @@ describe("an InferenceModel on the real node", () => {
     expect(existsSync(cache)).toBe(true);
     expect(readdirSync(cache)).toEqual([]);
     await kubectl(["delete", "im", "bad", "-n", ns]);
+  });
+
+  describe("model-download faults, seen from a pod", () => {
+    // The pods' S3 endpoint is the fault proxy on the host (gateway:4599 → 127.0.0.1:4599), in front of
+    // the AWS emulator.
+    const proxy = new FaultProxy(inject("awsEndpoint"));
+    const viaProxy = POD_AWS_ENV.map((e) =>
+      e.name === "AWS_ENDPOINT_URL"
+        ? { ...e, value: `http://${NETWORK.gateway}:${POD_REACHABLE_PORTS.faultProxy}` }
+        : e,
+    );
+    beforeAll(async () => {
+      await proxy.start(POD_REACHABLE_PORTS.faultProxy);
+    });
+    afterAll(async () => {
+      await proxy.close();
+    });
+
+    it("a connection cut mid-download: the server resumes with a range and the pod turns Ready", async () => {
+      proxy.reset();
+      proxy.queue({ kind: "cut", afterBytes: 4_000_000 });
+      await kubectl(["apply", "-f", "-"], stringify(inferenceModel("cut", model, { env: viaProxy })));
+      await timed("cut download resumed, Ready", () =>
+        waitForReady("cut", "cut Ready", (c) => c.status === "True"),
+      );
+      const [first, second] = proxy.downloads;
+      expect(first).toMatchObject({ fault: "cut", bytes: 4_000_000 });
+      const offset = Number(/^bytes=(\d+)-$/.exec(second?.range ?? "")?.[1]);
+      expect(offset).toBeGreaterThan(0);
+      expect(second?.bytes).toBe(e2eModel().length - offset);
+      const [p] = await modelPods("cut");
+      const logs = await kubectl(["logs", p?.metadata.name ?? "", "-n", ns]);
+      expect(logs).toContain("model download failed; retrying");
+      expect(p?.status.containerStatuses?.[0]?.restartCount).toBe(0);
+      await kubectl(["delete", "im", "cut", "-n", ns]);
+    });
+
+    it("a source that answers 503: Ready=False with ModelDownloadFailed naming the status", async () => {
+      proxy.reset();
+      proxy.queue(...Array.from({ length: 50 }, () => ({ kind: "status" as const, status: 503 })));
+      await kubectl(["apply", "-f", "-"], stringify(inferenceModel("unavailable", model, { env: viaProxy })));
+      const cond = await timed("503s reported in status", () =>
+        waitForReady(
+          "unavailable",
+          "Ready=False with ModelDownloadFailed",
+          (c) => c.reason === "ModelDownloadFailed",
+        ),
+      );
+      expect(cond.status).toBe("False");
+      expect(cond.message).toMatch(/HTTP 503/);
+      // Each start of the server tried five times before it gave up and exited.
+      expect(proxy.downloads.length).toBeGreaterThanOrEqual(5);
+      await kubectl(["delete", "im", "unavailable", "-n", ns]);
+    });
   });
 });

@@ -45,11 +45,12 @@ export class FaultProxy {
     this.downloads.length = 0;
   }
 
-  async start(): Promise<string> {
+  /** Listens on loopback, on `port` or a free one; returns the base URL. */
+  async start(port = 0): Promise<string> {
     this.server = createServer((req, res) => {
       this.forward(req, res);
     });
-    await new Promise<void>((resolve) => this.server?.listen(0, "127.0.0.1", resolve));
+    await new Promise<void>((resolve) => this.server?.listen(port, "127.0.0.1", resolve));
     const addr = this.server.address();
     if (addr === null || typeof addr === "string") throw new Error("no address");
     return `http://127.0.0.1:${addr.port}`;

@@ -23,8 +23,11 @@ export const NETWORK = {
   apiServiceIp: "198.19.0.1",
 } as const;
 
-/** Host loopback services that pods reach at `gateway:port` (the emulators), without listening beyond loopback. */
-export const POD_REACHABLE_PORTS = { awsEmulator: 4566, gcsEmulator: 4443 } as const;
+/**
+ * Host loopback services that pods reach at `gateway:port`, without listening beyond loopback: the
+ * emulators, and the port where the e2e tier's fault-injecting proxy listens while its chaos tests run.
+ */
+export const POD_REACHABLE_PORTS = { awsEmulator: 4566, gcsEmulator: 4443, faultProxy: 4599 } as const;
 
 const CHAINS = {
   filter: { FORWARD: "SPILLWAY-FORWARD", INPUT: "SPILLWAY-INPUT" },
