@@ -17,7 +17,7 @@ import { compare, readRatios, record, type Baseline, type Ratios } from "../../s
 
 /** Each gate: an npm script and its arguments. `inference-quick` is the one CI runs (about 20 s). */
 const BENCHES: Record<string, string[]> = {
-  "inference-quick": ["bench:inference", "--quick", "--levels", "1,4", "--runs", "3", "--tokens", "32"],
+  "inference-quick": ["bench:inference", "--quick", "--levels", "1,4", "--runs", "5", "--tokens", "32"],
   inference: ["bench:inference", "--runs", "3"],
   burst: ["bench:burst", "--runs", "3"],
   operator: ["bench:operator"],

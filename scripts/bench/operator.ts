@@ -281,7 +281,8 @@ async function withOperator(bed: Bed) {
     [
       ...(args.heap ? [`--max-old-space-size=${args.heap}`] : []),
       ...(args["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${args["cpu-prof"]}`] : []),
-      join(buildDir, "operator", "main.js"),
+      // The build's root is the repository (tsconfig.build.json), so the operator is under src/.
+      join(buildDir, "src", "operator", "main.js"),
       "--config",
       configFile,
       "--identity",
