@@ -1,5 +1,5 @@
 /**
- * npm run bench:gate -- <bench> [--record N] [--from FILE]
+ * npm run bench:gate -- <bench> [--record N] [--from FILE] [--baseline FILE]
  *
  * The benchmark regression gate. Runs a benchmark once and compares its ratios with the committed
  * baseline in benchmarks/<bench>.json: exit 1 when a ratio is worse by more than the noise recorded with
@@ -10,7 +10,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { repoRoot } from "../../src/cli/lib/paths.js";
 import { compare, readRatios, record, type Baseline, type Ratios } from "../../src/lib/bench-ratios.js";
@@ -25,7 +25,7 @@ const BENCHES: Record<string, string[]> = {
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,
-  options: { record: { type: "string" }, from: { type: "string" } },
+  options: { record: { type: "string" }, from: { type: "string" }, baseline: { type: "string" } },
 });
 const name = positionals[0] ?? "";
 const command = BENCHES[name];
@@ -35,7 +35,7 @@ if (!command || positionals.length > 1) {
 }
 const [script, ...scriptArgs] = command;
 const commandLine = `npm run ${script} -- ${scriptArgs.join(" ")}`;
-const baselineFile = join(repoRoot, "benchmarks", `${name}.json`);
+const baselineFile = args.baseline ?? join(repoRoot, "benchmarks", `${name}.json`);
 
 function run(): Ratios {
   const out = join(mkdtempSync(join(tmpdir(), "spillway-gate-")), "report.json");
@@ -62,13 +62,13 @@ if (args.record) {
     recorded: new Date().toISOString().slice(0, 10),
     entries: record(runs),
   };
-  mkdirSync(join(repoRoot, "benchmarks"), { recursive: true });
+  mkdirSync(dirname(baselineFile), { recursive: true });
   writeFileSync(baselineFile, `${JSON.stringify(baseline, null, 2)}\n`);
   process.stdout.write(`| ratio | median | noise (spread of ${runs.length} runs) |\n| --- | --- | --- |\n`);
   for (const [k, e] of Object.entries(baseline.entries)) {
     process.stdout.write(`| ${k} | ${e.value.toFixed(3)} | ${pct(e.noise)} |\n`);
   }
-  process.stdout.write(`baseline written to benchmarks/${name}.json\n`);
+  process.stdout.write(`baseline written to ${baselineFile}\n`);
   process.exit(0);
 }
 

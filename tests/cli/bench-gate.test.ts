@@ -52,7 +52,8 @@ describe("bench:gate", () => {
   });
 
   it("a benchmark without a baseline says how to record one: exit 3", async () => {
-    const { code, output } = await gate(["operator", "--from", report(first!, 0)]);
+    const missing = join(dir, "no-baseline.json");
+    const { code, output } = await gate(["operator", "--from", report(first!, 0), "--baseline", missing]);
     expect(code).toBe(3);
     expect(output).toContain("npm run bench:gate -- operator --record 5");
   });

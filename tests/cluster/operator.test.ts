@@ -42,7 +42,9 @@ const deployments = async (name: string) =>
   ).items;
 
 async function operator(identity: string) {
-  const op = await startOperator({ kubeconfig, identity, leaseNamespace: ns });
+  // Its own namespace only: the cluster may hold other operators' models (the demo's, in `default`), and
+  // two operators reconciling one model never settle.
+  const op = await startOperator({ kubeconfig, identity, leaseNamespace: ns, config: { namespaces: [ns] } });
   operators.push(op);
   return op;
 }
