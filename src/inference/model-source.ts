@@ -275,6 +275,9 @@ interface Partial {
 /** One attempt: appends to the partial file from where it stands (or from 0 if the source will not resume). */
 async function downloadInto(url: URL, partial: Partial, opts: ResolveOptions): Promise<void> {
   const remote = await openRemote(url, opts.env ?? process.env, partial.bytes);
+  // The connection can break before the pipeline below listens (the file is opened first): an 'error'
+  // with no listener would be an uncaught exception. The pipeline still gets the error from the stream.
+  remote.body.on("error", () => undefined);
   if (partial.bytes > 0 && !remote.resumed) {
     partial.hash = createHash("sha256");
     partial.bytes = 0;

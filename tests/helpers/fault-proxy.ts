@@ -100,7 +100,9 @@ export class FaultProxy {
           res.write(out);
           if (sent < limit) return;
           up.destroy();
-          if (fault.kind === "cut") res.socket?.resetAndDestroy();
+          // A reset drops what the client has not read yet: let the bytes arrive first, as when a
+          // connection dies after data has flowed.
+          if (fault.kind === "cut") setTimeout(() => res.socket?.resetAndDestroy(), 100);
           else if (fault.kind === "truncate") res.socket?.end();
           else this.held.add(res);
         });

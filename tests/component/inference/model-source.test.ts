@@ -14,6 +14,7 @@ let http: Server;
 let base: string;
 const hits: Record<string, number> = {};
 let failuresLeft = 0;
+let resetsLeft = 0;
 
 beforeAll(async () => {
   http = createServer((req, res) => {
@@ -22,6 +23,13 @@ beforeAll(async () => {
     if (path === "/flaky.gguf" && failuresLeft > 0) {
       failuresLeft--;
       res.writeHead(503).end();
+    } else if (path === "/reset.gguf" && resetsLeft > 0) {
+      // Headers, then the connection dies before any byte of the body: the fetcher is between the
+      // response and its pipeline.
+      resetsLeft--;
+      res.writeHead(200, { "content-length": model.length });
+      res.flushHeaders();
+      setImmediate(() => res.socket?.resetAndDestroy());
     } else if (path === "/missing.gguf") res.writeHead(404).end();
     else if (path === "/not-gguf.gguf") res.end("<html>login page</html>");
     else res.end(model);
@@ -88,6 +96,13 @@ describe("model sources", () => {
     expect(err).toBeInstanceOf(ModelSourceError);
     expect(String(err)).toMatch(/HTTP 404/);
     expect(hits["/missing.gguf"]).toBe(1);
+  });
+
+  it("a connection reset right after the headers is retried, not an uncaught exception", async () => {
+    resetsLeft = 3;
+    const r = await resolveModel(`${base}/reset.gguf`, { cacheDir: cache(), sha256: digest, backoffMs: 10 });
+    expect(r).toMatchObject({ source: "download", sha256: digest });
+    expect(hits["/reset.gguf"]).toBe(4);
   });
 
   it("re-downloads a cached file that no longer matches its checksum", async () => {
