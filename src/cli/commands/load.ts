@@ -156,7 +156,8 @@ export async function run(args: string[]): Promise<LoadReport | undefined> {
   await checkTarget(url, allowRemote);
   const model = await resolveModel(options.url, options.model, options.apiKey);
   const tty = process.stderr.isTTY;
-  let lastLine = 0;
+  // Without a terminal: a line at the first progress report, then every 5 s (a short run still gets one).
+  let lastLine = -Infinity;
   const { samples, durationSeconds } = await generateLoad({ ...options, model }, (p) => {
     const line = `[load] ${progressLine(p.samples, p.elapsedSeconds, p.activeUsers)}`;
     if (tty) process.stderr.write(`\r${line}\x1b[K`);
