@@ -33,11 +33,11 @@ export interface Baseline {
 }
 
 /**
- * Five runs understate the spread of a noisy ratio, and a gate that fails on noise gets ignored: no
- * tolerance is below 10 %. The regressions worth a red build are larger (BENCHMARKS.md, "Regression
- * gate", measures one).
+ * Runs on a quiet machine understate the spread CI sees (other work beside it), and a gate that fails on
+ * noise gets ignored: no tolerance is below 15 %. The regressions worth a red build are larger
+ * (BENCHMARKS.md, "Regression gate", measures both).
  */
-export const MIN_NOISE = 0.1;
+export const MIN_NOISE = 0.15;
 
 export function record(runs: Ratios[]): Record<string, BaselineEntry> {
   const first = runs[0];
