@@ -103,6 +103,13 @@ const Replicas = Type.Object(
     base: TierRange({ min: 1, max: 1 }),
     burst: Type.Object(
       {
+        min: Type.Integer({
+          minimum: 0,
+          maximum: 1000,
+          default: 0,
+          description:
+            "Burst replicas kept whatever the load: spot capacity held warm, or a smoke run's replica on a spot node.",
+        }),
         max: Type.Integer({ minimum: 0, maximum: 1000, default: 0 }),
         pools: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), {
           default: [],
@@ -111,8 +118,9 @@ const Replicas = Type.Object(
         }),
       },
       {
-        default: { max: 0, pools: [] },
+        default: { min: 0, max: 0, pools: [] },
         "x-kubernetes-validations": [
+          { rule: "self.min <= self.max", message: "burst.min must not exceed burst.max" },
           {
             rule: "self.max == 0 || size(self.pools) > 0",
             message: "burst.pools must name a BurstPool when burst.max > 0",

@@ -101,7 +101,8 @@ export function decideScale(input: AutoscaleInput): AutoscaleDecision {
   }
 
   const baseReplicas = Math.min(Math.max(replicas, base.min), base.max);
-  const burstWanted = Math.min(replicas - baseReplicas + input.unplacedBase, burst.max);
+  // burst.min is a floor under the load's burst replicas, not extra load: it never moves the base.
+  const burstWanted = Math.max(burst.min, Math.min(replicas - baseReplicas + input.unplacedBase, burst.max));
   const burstReplicas = Math.max(0, Math.min(burstWanted, input.burstLimit));
   return {
     scale: { base: baseReplicas, burst: burstReplicas },

@@ -88,6 +88,11 @@ describe("InferenceModel validation at kubectl apply", () => {
       /spec\.replicas\.burst: .*burst\.pools must name a BurstPool/,
     ],
     [
+      "burst.min above burst.max",
+      { replicas: { burst: { min: 2, max: 1, pools: ["spot-aws"] } } },
+      /spec\.replicas\.burst: Invalid value: burst\.min must not exceed burst\.max/,
+    ],
+    [
       "API key in env",
       { server: { env: [{ name: "SPILLWAY_API_KEY", value: "x" }] } },
       /spec\.server\.env: .*apiKeySecretRef/,

@@ -25,9 +25,9 @@ export function inferenceModel(
 }
 
 export const withBurst =
-  (max: number, pools = ["spot-aws"]) =>
+  (max: number, pools = ["spot-aws"], min = 0) =>
   (s: DeepPartial<InferenceModel["spec"]>) => {
-    s.replicas = { ...s.replicas, burst: { max, pools } };
+    s.replicas = { ...s.replicas, burst: { min, max, pools } };
   };
 export const withBase =
   (min: number, max = min) =>

@@ -59,6 +59,39 @@ describe("autoscaler", () => {
     expect(run([[pod(2)], [pod(4, 4)], [pod(4, 12)]])).toEqual(["1+0", "2+0", "2+2"]);
   });
 
+  it("keeps burst.min burst replicas whatever the load, and never moves the base for them", () => {
+    const floor = inferenceModel("m", withBase(1, 2), withBurst(3, ["spot-aws"], 1));
+    expect(run([[pod(0)], [pod(0)]], { m: floor })).toEqual(["1+1", "1+1"]);
+    const loaded = inferenceModel(
+      "m",
+      withBase(1, 2),
+      withBurst(3, ["spot-aws"], 1),
+      withAutoscaling({ metric: "inFlight", target: 4, scaleDownStabilizationSeconds: 0 }),
+    );
+    // Idle, the floor; load within the base, still one burst replica; load past the base, the load's.
+    expect(run([[pod(0)], [pod(8)], [pod(4, 12)], [pod(0)]], { m: loaded })).toEqual([
+      "1+1",
+      "2+1",
+      "2+2",
+      "1+1",
+    ]);
+  });
+
+  it("holds burst.min back under the spend limit, as any burst replica", () => {
+    const floor = inferenceModel("m", withBurst(2, ["spot-aws"], 2));
+    const d = decideScale({
+      model: floor,
+      current: { base: 1, burst: 0 },
+      load: undefined,
+      history: [],
+      unplacedBase: 0,
+      burstLimit: 1,
+      now: 0,
+    });
+    expect(d.scale).toEqual({ base: 1, burst: 1 });
+    expect(d.burstHeldBack).toBe(1);
+  });
+
   it("caps a spike at base.max + burst.max", () => {
     expect(run([[pod(4, 60)]])).toEqual(["2+3"]);
   });
