@@ -57,8 +57,10 @@ describe("Helm chart", () => {
       for (const rule of role!.rules!) {
         expect(rule.verbs).not.toContain("*");
         expect(rule.resources).not.toContain("*");
-        // The one deletion the operator makes: a burst Deployment it no longer wants.
-        if (rule.verbs.includes("delete")) expect(rule.resources).toEqual(["deployments"]);
+        // The deletions the operator makes: a burst Deployment it no longer wants, a pod late in a spot
+        // interruption notice, the Node of an instance gone from its pool.
+        if (rule.verbs.includes("delete"))
+          expect([["deployments"], ["pods"], ["nodes"]]).toContainEqual(rule.resources);
       }
     }
   });
@@ -134,6 +136,8 @@ describe("Helm chart", () => {
     );
     expect(await can("patch", "inferencemodels.spillway.dev", "-n", "default")).toBe("no");
     expect(await can("delete", "services", "-n", "default")).toBe("no");
+    expect(await can("delete", "nodes")).toBe("yes");
+    expect(await can("delete", "persistentvolumes")).toBe("no");
     expect(await can("get", "secrets", "-n", "default")).toBe("no");
     expect(await can("update", "inferencemodels.spillway.dev", "-n", "default")).toBe("no");
     expect(await can("update", "leases", "-n", "default")).toBe("no");

@@ -275,6 +275,13 @@ export class PoolController {
       m.poolDecisions.inc({ pool: plan.name, action: "terminate" });
       log.info({ instance: t.instanceId, node: t.node, reason: t.reason }, "removed instance");
     }
+    for (const node of plan.forget) {
+      await this.core.deleteNode({ name: node }).catch((err: unknown) => {
+        if ((err as { code?: number }).code !== 404) throw err;
+      });
+      m.writes.inc({ kind: "Node/delete" });
+      log.info({ node }, "deleted the node of an instance that left the group");
+    }
     m.poolNodes.set({ pool: plan.name, state: "desired" }, plan.status.desiredNodes);
     m.poolNodes.set({ pool: plan.name, state: "ready" }, plan.status.readyNodes);
     m.poolSpend.set({ pool: plan.name }, plan.status.hourlySpendUsd);

@@ -103,6 +103,11 @@ export interface PoolPlan {
   /** Instances to remove, each with ShouldDecrementDesiredCapacity (or the MIG's deleteInstances). */
   terminate: { instanceId: string; node?: string; reason: string }[];
   cordon: string[];
+  /**
+   * Node objects to delete: NotReady, and their instance has left the group. A cloud's node lifecycle
+   * controller would delete them; the fleet's k3s runs none for AWS or GCP, so they would stay forever.
+   */
+  forget: string[];
   /** Nodes whose pods are evicted now (an interruption notice runs); `force`: deleted if eviction is refused. */
   drain: { node: string; force: boolean }[];
   memory: PoolMemory;
@@ -352,6 +357,11 @@ function finish(w: Working, config: PoolsConfig, now: number): PoolPlan {
       if (!input.nodes.some((n) => n.name === name)) memory.emptySince.delete(name);
   }
 
+  const inGroup = new Set(group?.instances.map((i) => i.id));
+  const forget = group
+    ? input.nodes.filter((n) => n.instanceId && !inGroup.has(n.instanceId) && !n.ready).map((n) => n.name)
+    : [];
+
   const readyNodes = input.nodes.filter((n) => n.ready && !n.unschedulable).length;
   const paidFor = group ? group.instances.filter((i) => i.state !== "terminating").length : 0;
   const available = w.available;
@@ -360,6 +370,7 @@ function finish(w: Working, config: PoolsConfig, now: number): PoolPlan {
     ...(desired !== undefined ? { desired } : {}),
     terminate,
     cordon,
+    forget,
     drain,
     memory,
     events,

@@ -154,6 +154,31 @@ describe("BurstPool decisions", () => {
     expect(later?.status.desiredNodes).toBe(1);
   });
 
+  it("forgets the Node of an instance that left the group once it is NotReady, and only then", () => {
+    const gone = { ...node("n-gone", "i-gone", 0), ready: false };
+    const leaving = node("n-leaving", "i-leaving", 0);
+    const terminating = { ...node("n-term", "i-term", 0), ready: false };
+    const [a] = decidePools(
+      [
+        pool("a", {
+          group: { desired: 0, instances: [{ id: "i-term", state: "terminating" }] },
+          nodes: [gone, leaving, terminating],
+        }),
+      ],
+      [],
+      config,
+      0,
+    );
+    expect(a?.forget).toEqual(["n-gone"]);
+    const [unreadable] = decidePools(
+      [pool("a", { group: { error: "timeout" }, nodes: [gone] })],
+      [],
+      config,
+      0,
+    );
+    expect(unreadable?.forget).toEqual([]);
+  });
+
   it("keeps minNodes, and keeps empty nodes while pods wait for the pool", () => {
     const p = pool("a", {
       spec: spec({ minNodes: 1 }),
