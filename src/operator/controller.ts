@@ -18,7 +18,7 @@ import {
 import type { Logger } from "pino";
 import { GROUP, VERSION } from "../api/common.js";
 import type { InferenceModel } from "../api/inference-model.js";
-import { MANAGED_BY, TIER_LABEL } from "../api/labels.js";
+import { MANAGED_BY, POOL_LABEL, TIER_LABEL } from "../api/labels.js";
 import { parseTerminationMessage } from "../api/server.js";
 import type { PodLoad, Recommendation } from "./autoscale.js";
 import { decideModel } from "./decide.js";
@@ -106,6 +106,8 @@ export class Controller {
   private readonly failingPods = new Set<string>();
   /** The generation of each BurstPool last seen, to tell spec changes from status writes. */
   private readonly poolGenerations = new Map<string, number>();
+  /** Pools a model of this operator named, kept in scope until their nodes are gone (see poolsInScope). */
+  private readonly namedPools = new Set<string>();
   private loadTimer: NodeJS.Timeout | undefined;
   private sampling = false;
   /** Caches of the owned kinds, by kind, for comparing what is planned with what exists. */
@@ -143,6 +145,7 @@ export class Controller {
       unplacedPods: this.unplacedPods,
       failingPods: this.failingPods,
       poolGenerations: this.poolGenerations,
+      namedPools: this.namedPools,
     };
     for (const [name, t] of Object.entries(tables)) sizes[name] = t.size;
     // Node's own count of what keeps the loop alive: timers, sockets, pending requests.
@@ -340,6 +343,8 @@ export class Controller {
   /**
    * The pools this operator sizes: those its pool selector matches; without one, all of them when it
    * watches every namespace, else only those its models name, since it cannot see the demand elsewhere.
+   * A pool its models stop naming (the last one deleted) stays in scope while it has nodes, so that they
+   * are drained and removed rather than left running; an operator restarted meanwhile forgets it.
    */
   private poolsInScope(): readonly BurstPool[] {
     const all = this.burstPools.list();
@@ -350,7 +355,11 @@ export class Controller {
     }
     if (!this.o.namespaces.length) return all;
     const named = new Set(this.models.flatMap((c) => c.list().flatMap((m) => m.spec.replicas.burst.pools)));
-    return all.filter((p) => named.has(p.metadata.name));
+    const withNodes = new Set(this.nodes.list().map((n) => n.metadata?.labels?.[POOL_LABEL]));
+    for (const pool of named) this.namedPools.add(pool);
+    for (const pool of this.namedPools)
+      if (!named.has(pool) && !withNodes.has(pool)) this.namedPools.delete(pool);
+    return all.filter((p) => this.namedPools.has(p.metadata.name));
   }
 
   private podsOf(namespace: string, model: string): V1Pod[] {
