@@ -1,56 +1,80 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from "@aws-sdk/client-auto-scaling";
+import { randomBytes } from "node:crypto";
+import {
+  AutoScalingClient,
+  DeleteAutoScalingGroupCommand,
+  DescribeAutoScalingGroupsCommand,
+} from "@aws-sdk/client-auto-scaling";
+import { CreateBucketCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { parse, stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { CloudNodes, emulatedGroup } from "../../src/cli/local-cluster/cloud-nodes.js";
 import type { SmokeReport } from "../../src/cli/smoke/run.js";
 import { kubectlFor, uniqueName } from "../helpers/kube.js";
 import { startOperator, type OperatorProcess } from "../helpers/operator.js";
 import { spawnTs } from "../helpers/process.js";
 import { waitFor } from "../helpers/wait.js";
 
-// `spillway smoke --cloud local` as a platform engineer runs it: against the local cluster (its real node
-// serves the model) and the AWS emulator (the driver scales an emulated group, whose instance joins as a
-// node). The real clouds' checks run here too: without credentials, or with an API that does not answer,
-// a run stops before it provisions anything.
+// `spillway smoke` as a platform engineer runs it. `--cloud local`: against the local cluster and the AWS
+// emulator, with a BurstPool of the run's own; the operator sizes its emulated group, whose instance joins
+// as a (kwok) node, and the local real node's base replica answers. `--cloud aws` with AWS_ENDPOINT_URL:
+// the fleet path itself (the fleet's BurstPool, the model in the stack's bucket, the burst replica asked
+// over the API server's proxy), here against the emulator, where the spot node's replica is simulated and
+// cannot answer: the run fails at the chat and still drains and removes everything it made. The real
+// clouds' checks run here too: without credentials, or with an API that does not answer, a run stops
+// before it provisions anything.
 const kubeconfig = inject("kubeconfig");
+const awsEndpoint = inject("awsEndpoint");
+const region = "eu-central-1";
 const kubectl = kubectlFor(kubeconfig);
 const ns = uniqueName("smoke");
 const dir = mkdtempSync(join(tmpdir(), "spillway-smoke-"));
-const autoscaling = new AutoScalingClient({
-  endpoint: inject("awsEndpoint"),
-  region: "eu-central-1",
-  credentials: { accessKeyId: "test", secretAccessKey: "test" },
-});
+const aws = { endpoint: awsEndpoint, region, credentials: { accessKeyId: "test", secretAccessKey: "test" } };
+const autoscaling = new AutoScalingClient(aws);
+const s3 = new S3Client({ ...aws, forcePathStyle: true });
 let operator: OperatorProcess;
 
 /** The command as a process, with `env` over this one's. */
 const smoke = (args: string[], env: NodeJS.ProcessEnv = {}) =>
   spawnTs("src/cli/main.ts", ["smoke", ...args], env);
 
-async function groupExists(name: string): Promise<boolean> {
+async function group(name: string) {
   const out = await autoscaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] }));
-  return (out.AutoScalingGroups ?? []).length > 0;
+  return out.AutoScalingGroups?.[0];
 }
 
-/** Nothing of the run is left: the group, its nodes and the model. */
+/** Nothing of the run is left: the model, the pool's nodes, the model file. */
 async function expectTornDown(r: SmokeReport) {
-  expect(await groupExists(r.pool.group)).toBe(false);
-  const nodes = await kubectl(["get", "nodes", "-l", `spillway.dev/pool=smoke-${r.runId}`, "-o", "name"]);
-  expect(nodes.trim()).toBe("");
   const models = await kubectl(["get", "im", "-n", ns, "-l", "spillway.dev/smoke=true", "-o", "name"]);
   expect(models.trim()).toBe("");
+  const nodes = await kubectl(["get", "nodes", "-l", `spillway.dev/pool=${r.pool?.name}`, "-o", "name"]);
+  expect(nodes.trim()).toBe("");
 }
 
 const report = (path: string) => JSON.parse(readFileSync(path, "utf8")) as SmokeReport;
+const stepNames = (r: SmokeReport) => r.steps.map((s) => [s.name.replace(/:? .*/, ""), s.status]);
 
 beforeAll(async () => {
   await kubectl(["create", "namespace", ns]);
+  // The operator sizes the pools its models name; it removes an empty spot node after 2 s, not 120.
   operator = await startOperator({
     kubeconfig,
     identity: ns,
     leaseNamespace: ns,
-    config: { namespaces: [ns] },
+    config: {
+      namespaces: [ns],
+      pools: {
+        intervalSeconds: 1,
+        emptyNodeCooldownSeconds: 2,
+        aws: { endpoint: awsEndpoint },
+        gcp: { enabled: false },
+      },
+    },
+    env: { AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test", AWS_REGION: region },
   });
 }, 120_000);
 afterAll(async () => {
@@ -60,44 +84,54 @@ afterAll(async () => {
 
 describe("spillway smoke --cloud local", () => {
   it(
-    "provisions, joins, serves, answers, tears down; every step timed, the cost estimated",
-    { timeout: 300_000 },
+    "the operator spills the smoke replica onto a spot node, the model answers, the node is drained; every step timed, the cost estimated",
+    { timeout: 420_000 },
     async () => {
       const path = join(dir, "local.json");
       const p = smoke(["--cloud", "local", "--namespace", ns, "--json", path]);
       expect(await p.exit, p.output()).toBe(0);
       const r = report(path);
       expect(r.result).toBe("passed");
-      expect(r.steps.map((s) => [s.name.replace(/ .*/, ""), s.status])).toEqual([
+      expect(stepNames(r)).toEqual([
         ["preflight", "passed"],
-        ["provision", "passed"],
-        ["join", "passed"],
+        ["pool", "passed"],
+        ["model", "passed"],
+        ["spot", "passed"],
         ["model", "passed"],
         ["chat", "passed"],
-        ...[0, 1, 2, 3, 4].map(() => ["teardown:", "passed"]),
+        ...[0, 1, 2, 3, 4, 5].map(() => ["teardown", "passed"]),
       ]);
-      expect(r.steps.find((s) => s.name === "chat completion")?.detail).toMatch(/^\d+ tokens$/);
+      expect(r.steps.find((s) => s.name === "chat completion")?.detail).toMatch(
+        /^\d+ tokens from smoke-[0-9a-f]+-base-\S+ on spillway-node-0$/,
+      );
+      expect(r.node?.joined).toBe(true);
+      expect(r.node?.name).toMatch(new RegExp(`^${r.pool?.name}-i-`));
+      expect(r.steps.find((s) => s.name.startsWith("teardown: spot node"))?.detail).toMatch(
+        /^the operator removed /,
+      );
       for (const s of r.steps) expect(s.seconds).toBeGreaterThanOrEqual(0);
-      expect(r.pool.hourlyPriceUsd).toBe(0.35);
+      expect(r.pool?.hourlyPriceUsd).toBe(0.35);
       expect(r.estimatedCostUsd).toBeGreaterThan(0);
       expect(r.estimatedCostUsd).toBeLessThan(0.35);
       await expectTornDown(r);
+      expect(await group(r.pool!.group)).toBeUndefined();
+      expect((await kubectl(["get", "burstpool", r.pool!.name, "--ignore-not-found"])).trim()).toBe("");
     },
   );
 
-  it("Ctrl-C mid-run tears everything down and exits 130", { timeout: 120_000 }, async () => {
+  it("Ctrl-C mid-run tears everything down and exits 130", { timeout: 420_000 }, async () => {
     const p = smoke(["--cloud", "local", "--namespace", ns]);
-    await waitFor("the node to join", () => /join: passed/.test(p.output()), { timeoutMs: 60_000 });
+    await waitFor("the node to join", () => /spot node: passed/.test(p.output()), { timeoutMs: 90_000 });
     p.child.kill("SIGINT");
-    expect(await p.exit).toBe(130);
-    const group = /group (spillway-smoke-[0-9a-f]+) at desired 1/.exec(p.output())?.[1];
-    expect(group, p.output()).toBeDefined();
-    expect(p.output()).toContain(`teardown: spot group ${group}: passed`);
-    expect(await groupExists(group!)).toBe(false);
+    expect(await p.exit, p.output()).toBe(130);
+    const asg = /over group (spillway-smoke-[0-9a-f]+)/.exec(p.output())?.[1];
+    expect(asg, p.output()).toBeDefined();
+    expect(p.output()).toContain(`teardown: spot group ${asg}: passed`);
+    expect(await group(asg!)).toBeUndefined();
   });
 
   it(
-    "no operator watching the namespace: exit 2 naming it, and the node is removed again",
+    "no operator watching the namespace: exit 2 naming it, and the pool is removed again",
     { timeout: 120_000 },
     async () => {
       const other = uniqueName("smoke-nobody");
@@ -109,13 +143,123 @@ describe("spillway smoke --cloud local", () => {
         expect(p.output()).toContain(`no operator reconciled InferenceModel ${other}/`);
         const r = report(path);
         expect(r.result).toBe("failed");
-        expect(r.steps.find((s) => s.name === "model ready")?.status).toBe("failed");
-        expect(await groupExists(r.pool.group)).toBe(false);
+        expect(r.steps.find((s) => s.name === "model")?.status).toBe("failed");
+        expect(await group(r.pool!.group)).toBeUndefined();
       } finally {
         await kubectl(["delete", "namespace", other, "--wait=false"]);
       }
     },
   );
+});
+
+describe("spillway smoke --cloud aws, the fleet path, against the AWS emulator", () => {
+  // A fleet of the test's own: a config with a fresh project (so its pool and bucket names are new), the
+  // group the aws-spot stack would have made, the BurstPool `npm run infra:pools` would have written, and
+  // the test bed's stand-in for cloud-init joining its instances.
+  const project = `s${randomBytes(3).toString("hex")}`;
+  const configFile = join(dir, "fleet.yaml");
+  const raw = parse(readFileSync("infra/config/dev.yaml", "utf8")) as Record<string, any>;
+  raw.project = project;
+  raw.aws.bucket = `${project}-models`;
+  const pool = `${project}-dev-spot-${region}`;
+  let joiner: CloudNodes;
+
+  beforeAll(async () => {
+    writeFileSync(configFile, stringify(raw));
+    await emulatedGroup({ ...aws, name: pool, maxSize: 1 });
+    await s3.send(
+      new CreateBucketCommand({
+        Bucket: raw.aws.bucket,
+        CreateBucketConfiguration: { LocationConstraint: region },
+      }),
+    );
+    await kubectl(
+      ["apply", "-f", "-"],
+      stringify({
+        apiVersion: "spillway.dev/v1alpha1",
+        kind: "BurstPool",
+        metadata: { name: pool },
+        spec: {
+          provider: "aws",
+          region,
+          group: pool,
+          nodeCapacity: { cpu: 4, memory: "16Gi" },
+          maxNodes: 1,
+          hourlyPriceUsd: 0.35,
+        },
+      }),
+    );
+    const version = JSON.parse(await kubectl(["version", "-o", "json"])) as {
+      serverVersion: { gitVersion: string };
+    };
+    joiner = new CloudNodes({
+      kubectl,
+      autoscaling,
+      kubeletVersion: version.serverVersion.gitVersion,
+      pools: [{ name: pool, group: pool, region, cpu: "4", memory: "16Gi" }],
+    });
+    joiner.start();
+  }, 60_000);
+  afterAll(async () => {
+    await joiner.stop();
+    await kubectl(["delete", "burstpool", pool, "--ignore-not-found"]);
+    await autoscaling
+      .send(new DeleteAutoScalingGroupCommand({ AutoScalingGroupName: pool, ForceDelete: true }))
+      .catch(() => undefined);
+  });
+
+  it(
+    "a spot replica that does not answer fails the run (exit 1); the node is still drained, the model and its file removed",
+    { timeout: 420_000 },
+    async () => {
+      const path = join(dir, "fleet.json");
+      const p = smoke(["--cloud", "aws", "--config", configFile, "--namespace", ns, "--json", path], {
+        KUBECONFIG: kubeconfig,
+        AWS_ENDPOINT_URL: awsEndpoint,
+        AWS_ACCESS_KEY_ID: "test",
+        AWS_SECRET_ACCESS_KEY: "test",
+        AWS_REGION: region,
+      });
+      expect(await p.exit, p.output()).toBe(1);
+      const r = report(path);
+      expect(r.result).toBe("failed");
+      expect(r.pool).toMatchObject({ name: pool, group: pool, hourlyPriceUsd: 0.35 });
+      expect(stepNames(r)).toEqual([
+        ["preflight", "passed"],
+        ["pool", "passed"],
+        ["model", "passed"],
+        ["spot", "passed"],
+        ["model", "passed"],
+        ["chat", "failed"],
+        ...[0, 1, 2].map(() => ["teardown", "passed"]),
+      ]);
+      expect(r.steps[0]?.detail).toMatch(
+        new RegExp(`^BurstPool ${pool} over ${pool}: desired 0, 0 instance`),
+      );
+      expect(r.error).toMatch(new RegExp(`^smoke-[0-9a-f]+-burst-\\S+ on ${pool}-i-\\S+ did not answer`));
+      expect(r.node?.joined).toBe(true);
+      await expectTornDown(r);
+      const after = await group(pool);
+      expect(after?.DesiredCapacity).toBe(0);
+      expect(after?.Instances ?? []).toEqual([]);
+      const files = await s3.send(new ListObjectsV2Command({ Bucket: raw.aws.bucket }));
+      expect(files.KeyCount ?? 0).toBe(0);
+    },
+  );
+
+  it("a fleet without the BurstPool: exit 3 naming it and how to apply it", async () => {
+    const other = join(dir, "other.yaml");
+    writeFileSync(other, stringify({ ...raw, project: `${project}x` }));
+    const p = smoke(["--cloud", "aws", "--config", other, "--namespace", ns], {
+      KUBECONFIG: kubeconfig,
+      AWS_ENDPOINT_URL: awsEndpoint,
+      AWS_ACCESS_KEY_ID: "test",
+      AWS_SECRET_ACCESS_KEY: "test",
+    });
+    expect(await p.exit, p.output()).toBe(3);
+    expect(p.output()).toContain(`no BurstPool ${project}x-dev-spot-${region} in the fleet's cluster`);
+    expect(p.output()).toContain("infra:pools -- --outputs outputs.json | kubectl apply -f -");
+  });
 });
 
 describe("spillway smoke against real clouds: the checks before anything is provisioned", () => {
@@ -125,19 +269,46 @@ describe("spillway smoke against real clouds: the checks before anything is prov
     AWS_PROFILE: "",
     AWS_WEB_IDENTITY_TOKEN_FILE: "",
     GOOGLE_APPLICATION_CREDENTIALS: "",
-    GOOGLE_OAUTH_ACCESS_TOKEN: "",
+    CLOUDSDK_CONFIG: dir,
     HCLOUD_TOKEN: "",
     KUBECONFIG: kubeconfig,
   };
 
   it.each([
     ["aws", "AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"],
-    ["gcp", "GCP credentials (GOOGLE_APPLICATION_CREDENTIALS, a service account key file)"],
+    [
+      "gcp",
+      "GCP credentials (GOOGLE_APPLICATION_CREDENTIALS, a service account key file, or `gcloud auth application-default login`)",
+    ],
     ["hetzner", "HCLOUD_TOKEN (a Hetzner Cloud API token)"],
   ])("%s without credentials: exit 3, one line naming what is missing", async (cloud, missing) => {
     const p = smoke(["--cloud", cloud], noCredentials);
     expect(await p.exit).toBe(3);
     expect(p.output()).toContain(`spillway smoke: no credentials for ${cloud}: missing ${missing}`);
+  });
+
+  it("hetzner with a token the API accepts: exit 3, the base has no spot pool, nothing provisioned", async () => {
+    const seen: string[] = [];
+    const api = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url} ${req.headers.authorization}`);
+      res.setHeader("content-type", "application/json").end('{"locations":[]}');
+    });
+    await new Promise<void>((r) => api.listen(0, "127.0.0.1", r));
+    try {
+      const { port } = api.address() as AddressInfo;
+      const p = smoke(["--cloud", "hetzner"], {
+        ...noCredentials,
+        HCLOUD_TOKEN: "example",
+        HCLOUD_ENDPOINT: `http://127.0.0.1:${port}/v1`,
+      });
+      expect(await p.exit, p.output()).toBe(3);
+      expect(p.output()).toContain(
+        "Hetzner runs the fleet's base, which has no spot pool to provision a node in",
+      );
+      expect(seen).toEqual(["GET /v1/locations Bearer example"]);
+    } finally {
+      api.close();
+    }
   });
 
   it("an API that does not answer: exit 2 naming the endpoint", async () => {

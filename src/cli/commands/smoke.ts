@@ -3,12 +3,14 @@ import { environmentConfigPath, InfraConfigError, loadConfig } from "../../../in
 import { UserError } from "../lib/errors.js";
 import { writeReport } from "../lib/report-file.js";
 import { CLOUDS, checkReachable, missingCredentials, type Cloud } from "../smoke/clouds.js";
-import { smokeLocal, type SmokeReport } from "../smoke/run.js";
+import { smoke, type SmokeReport } from "../smoke/run.js";
+import { targetFor } from "../smoke/targets.js";
 import { Steps } from "../smoke/steps.js";
 
 export const USAGE = `usage: spillway smoke --cloud ${CLOUDS.join("|")} [options]
 
-  --cloud C          where to provision the node (local: the local cluster and the AWS emulator)
+  --cloud C          whose spot pool gets the node (local: the local cluster and the AWS emulator;
+                     aws, gcp: the fleet's BurstPool, in the cluster KUBECONFIG names)
   --config FILE      the fleet's infra config (default: infra/config/$SPILLWAY_ENV.yaml, dev)
   --namespace NS     where the smoke InferenceModel goes (default: default)
   --json FILE        also write the report to FILE
@@ -58,12 +60,12 @@ export async function run(args: string[]): Promise<SmokeReport | undefined> {
   const o = parse(args);
   const missing = missingCredentials(o.cloud, process.env);
   if (missing) throw config(`no credentials for ${o.cloud}: missing ${missing}`, "export them and run again");
-  const pool = o.cloud === "gcp" ? o.infra.gcp : o.infra.aws;
-  await checkReachable(o.cloud, process.env, pool.region);
-  if (o.cloud !== "local") {
+  const region = o.cloud === "gcp" ? o.infra.gcp.region : o.infra.aws.region;
+  await checkReachable(o.cloud, process.env, region);
+  if (o.cloud === "hetzner") {
     throw config(
-      `--cloud ${o.cloud}: credentials and API checked; provisioning a real ${o.cloud} node is not built yet`,
-      "use --cloud local, or deploy the stacks with cdktf deploy and watch the operator's BurstPool",
+      "--cloud hetzner: credentials and API checked; Hetzner runs the fleet's base, which has no spot pool to provision a node in",
+      "smoke-test the spill-over with --cloud aws or --cloud gcp",
     );
   }
 
@@ -76,16 +78,11 @@ export async function run(args: string[]): Promise<SmokeReport | undefined> {
   process.once("SIGINT", interrupted);
   process.once("SIGTERM", interrupted);
 
-  const smoke = smokeLocal({
-    cloud: o.cloud,
-    namespace: o.namespace,
-    hourlyPriceUsd: pool.hourlyPriceUsd,
-    nodeCapacity: { cpu: String(pool.nodeCapacity.cpu), memory: String(pool.nodeCapacity.memory) },
-    log,
-  });
+  const target = targetFor(o.cloud, o.infra, process.env);
+  const run = smoke({ cloud: o.cloud, namespace: o.namespace, target, log });
   let failure: unknown;
   try {
-    await smoke.run(steps);
+    await run.run(steps);
   } catch (err) {
     failure = err;
   } finally {
@@ -93,7 +90,7 @@ export async function run(args: string[]): Promise<SmokeReport | undefined> {
     process.off("SIGTERM", interrupted);
   }
   const report: SmokeReport = {
-    ...smoke.summary(),
+    ...run.summary(),
     result: failure === undefined ? "passed" : "failed",
     error:
       failure === undefined ? null : failure instanceof Error ? failure.message : JSON.stringify(failure),
@@ -102,11 +99,16 @@ export async function run(args: string[]): Promise<SmokeReport | undefined> {
   if (o.keep) {
     report.kept = {
       resources: steps.pendingTeardowns(),
-      remove: `kubectl delete im -n ${o.namespace} -l spillway.dev/smoke=true, then the node and group named here`,
+      remove: `kubectl delete im -n ${o.namespace} -l spillway.dev/smoke=true; the operator then drains the spot node${
+        o.cloud === "local" ? "; kubectl delete burstpool -l spillway.dev/smoke=true" : ""
+      }`,
     };
   } else if (!(await steps.teardown()) && failure === undefined) {
     report.result = "failed";
-    report.error = "teardown left something behind";
+    report.error = steps.records
+      .filter((r) => r.name.startsWith("teardown: ") && r.status === "failed")
+      .map((r) => `${r.name}: ${r.detail}`)
+      .join("; ");
   }
   finish(report, o.json);
   if (failure instanceof UserError) throw failure;

@@ -11,7 +11,7 @@ import {
   EC2Client,
 } from "@aws-sdk/client-ec2";
 import type { Kubectl } from "../lib/kubectl.js";
-import { POOL_LABEL, nodeManifest, type NodePool } from "./topology.js";
+import { KWOK_TAINT, POOL_LABEL, nodeManifest, type NodePool } from "./topology.js";
 
 /**
  * The test bed's stand-in for cloud-init and the k3s agent: every in-service instance of an emulated
@@ -111,7 +111,13 @@ export class CloudNodes {
     return {
       ...m,
       metadata: { ...m.metadata, name, labels: { ...m.metadata.labels, "kubernetes.io/hostname": name } },
-      spec: { ...m.spec, providerID: `aws:///${zone}/${instanceId}` },
+      // Without kwok's taint: the spot taint and the pool's affinity already keep every other pod off, and
+      // a smoke run's burst replica, from a namespace that is not simulated, must be able to land here.
+      spec: {
+        ...m.spec,
+        taints: m.spec.taints.filter((t) => t.key !== KWOK_TAINT.key),
+        providerID: `aws:///${zone}/${instanceId}`,
+      },
     };
   }
 }

@@ -37,19 +37,22 @@ export interface SampleModel {
   bytes: number;
 }
 
+/** The sample model's bytes (a tiny GGUF, generated once per machine) and their sha256. */
+export function sampleModelBytes(): { bytes: Buffer; sha256: string } {
+  const dir = join(tmpdir(), "spillway-fixtures");
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, "tiny-42.gguf");
+  if (!existsSync(path)) writeModel(path, "tiny", 42);
+  const bytes = readFileSync(path);
+  return { bytes, sha256: createHash("sha256").update(bytes).digest("hex") };
+}
+
 export async function publishSampleModel(
   opts: { bucket?: string; key?: string; endpoint?: string; body?: Buffer } = {},
 ): Promise<SampleModel> {
   const bucket = opts.bucket ?? "spillway-models";
   const key = opts.key ?? "chat-small.gguf";
-  let body = opts.body;
-  if (!body) {
-    const dir = join(tmpdir(), "spillway-fixtures");
-    mkdirSync(dir, { recursive: true });
-    const path = join(dir, "tiny-42.gguf");
-    if (!existsSync(path)) writeModel(path, "tiny", 42);
-    body = readFileSync(path);
-  }
+  const body = opts.body ?? sampleModelBytes().bytes;
   const s3 = new S3Client({
     endpoint: opts.endpoint ?? `http://127.0.0.1:${POD_REACHABLE_PORTS.awsEmulator}`,
     region: EMULATOR_REGION,

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from "@aws-sdk/client-auto-scaling";
 import { UserError } from "../lib/errors.js";
 
@@ -28,11 +29,18 @@ export function missingCredentials(cloud: Cloud, env: NodeJS.ProcessEnv): string
       }
       break;
     case "gcp": {
+      // Application Default Credentials, what the driver and the storage client use: a key file, or
+      // gcloud's own (`gcloud auth application-default login`).
       const file = env.GOOGLE_APPLICATION_CREDENTIALS;
+      const gcloud = join(
+        env.CLOUDSDK_CONFIG || join(env.HOME ?? "", ".config", "gcloud"),
+        "application_default_credentials.json",
+      );
       if (file && !existsSync(file))
         cloudMissing = `GOOGLE_APPLICATION_CREDENTIALS names ${file}, which does not exist`;
-      else if (!file && !env.GOOGLE_OAUTH_ACCESS_TOKEN) {
-        cloudMissing = "GCP credentials (GOOGLE_APPLICATION_CREDENTIALS, a service account key file)";
+      else if (!file && !existsSync(gcloud)) {
+        cloudMissing =
+          "GCP credentials (GOOGLE_APPLICATION_CREDENTIALS, a service account key file, or `gcloud auth application-default login`)";
       }
       break;
     }

@@ -1,38 +1,29 @@
 import { randomBytes } from "node:crypto";
-import { join } from "node:path";
-import { AutoScalingClient, DeleteAutoScalingGroupCommand } from "@aws-sdk/client-auto-scaling";
-import { DeleteObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { stringify } from "yaml";
-import type { BurstPoolSpec } from "../../api/burst-pool.js";
-import { POOL_LABEL } from "../../api/labels.js";
+import { MODEL_LABEL, POOL_LABEL, TIER_LABEL } from "../../api/labels.js";
 import { SERVER_PORT } from "../../api/server.js";
-import { AwsPoolDriver } from "../../operator/pools/aws.js";
-import * as emulators from "../local-emulators.js";
-import { kubectlFor, type Kubectl } from "../lib/kubectl.js";
-import { CloudNodes, emulatedGroup } from "../local-cluster/cloud-nodes.js";
-import * as cluster from "../local-cluster/cluster.js";
-import { EMULATOR_REGION, POD_AWS_ENV, publishSampleModel } from "../local-cluster/sample-model.js";
+import { instanceIdOf } from "../../operator/pools/driver.js";
+import type { Kubectl } from "../lib/kubectl.js";
+import { postToPod } from "../lib/pod-proxy.js";
 import type { Cloud } from "./clouds.js";
 import { poll, Steps, unreachable, type StepRecord } from "./steps.js";
+import type { ModelFile, SmokePool, Target } from "./targets.js";
 
 /**
- * One smoke run: provision one spot node, wait until it has joined, serve a tiny InferenceModel, send one
- * chat completion and check the answer, and tear everything down (unless `keep`). `--cloud local` runs
- * these steps against the local cluster and the AWS emulator: the project's AWS driver scales an emulated
- * Auto Scaling group, and the test bed's stand-in for cloud-init joins its instance as a node.
+ * One smoke run, the same steps on every target: a tiny InferenceModel whose one burst replica
+ * (`replicas.burst.min: 1`) may only run on the cloud's BurstPool, so the operator asks the pool's group
+ * for a node exactly as it does under load; wait until a node has joined with the replica on it and the
+ * model is Ready; one chat completion through the API server's proxy; then delete the model and wait until
+ * the operator has drained the node away again. A node the operator does not remove in time is removed
+ * through the pool's driver, so a failed drain costs a failed run, never a forgotten instance.
  */
 
 export interface SmokeOptions {
   cloud: Cloud;
   namespace: string;
-  /** The pool's price, from the infra config: what a real run of this length would cost. */
-  hourlyPriceUsd: number;
-  nodeCapacity: { cpu: string; memory: string };
+  target: Target;
   log: (line: string) => void;
-  timeouts?: Partial<typeof TIMEOUTS>;
 }
-
-const TIMEOUTS = { joinMs: 120_000, operatorMs: 30_000, readyMs: 240_000, chatMs: 60_000 };
 
 export interface SmokeReport {
   cloud: Cloud;
@@ -41,12 +32,16 @@ export interface SmokeReport {
   error: string | null;
   steps: StepRecord[];
   durationSeconds: number;
-  pool: { group: string; region: string; hourlyPriceUsd: number };
-  /** Node-hours the run held times the pool's price. */
+  pool: { name: string; group: string; region: string; hourlyPriceUsd: number } | null;
+  /** The spot node the smoke replica ran on; `joined`: it came up for this run (and was drained after it). */
+  node: { name: string; instanceId: string | null; joined: boolean } | null;
+  /** Node-hours the run held (from join to drained) times the pool's price. */
   estimatedCostUsd: number;
   /** With --keep: what was left running, and the command that removes it. */
   kept: { resources: string[]; remove: string } | null;
 }
+
+export type SmokeSummary = Omit<SmokeReport, "result" | "error" | "steps">;
 
 interface Condition {
   type: string;
@@ -55,235 +50,277 @@ interface Condition {
   message?: string;
 }
 
+interface NodeObject {
+  metadata: { name: string; labels?: Record<string, string> };
+  spec?: { providerID?: string };
+  status?: { conditions?: Condition[] };
+}
+
+interface PodObject {
+  metadata: { name: string; labels?: Record<string, string> };
+  spec?: { nodeName?: string };
+  status?: { conditions?: Condition[] };
+}
+
 const readyOf = (conditions: Condition[] | undefined) => conditions?.find((c) => c.type === "Ready");
 
-export type SmokeSummary = Omit<SmokeReport, "result" | "error" | "steps">;
-
-/**
- * The local run; real clouds stop after their checks, in the command (README, The spillway command). `summary`
- * reads what the run has done so far, so a failed run reports its group and cost too.
- */
-export function smokeLocal(o: SmokeOptions): {
+/** `summary` reads what the run has done so far, so a failed run reports its pool, node and cost too. */
+export function smoke(o: SmokeOptions): {
   summary: () => SmokeSummary;
   run: (steps: Steps) => Promise<void>;
 } {
   const t0 = performance.now();
-  const timeouts = { ...TIMEOUTS, ...o.timeouts };
+  const { target, namespace: ns } = o;
+  const { kubectl, timeouts } = target;
   const runId = randomBytes(3).toString("hex");
   const name = `smoke-${runId}`;
-  const pool: BurstPoolSpec = {
-    provider: "aws",
-    region: EMULATOR_REGION,
-    group: `spillway-smoke-${runId}`,
-    nodeCapacity: o.nodeCapacity,
-    minNodes: 0,
-    maxNodes: 1,
-    hourlyPriceUsd: o.hourlyPriceUsd,
-  };
-  let nodeJoinedAt: number | undefined;
+  let pool: SmokePool | undefined;
+  let node: SmokeReport["node"] = null;
+  let joinedAt: number | undefined;
+  let drainedAt: number | undefined;
+
   const summary = (): SmokeSummary => {
-    const heldHours = nodeJoinedAt === undefined ? 0 : (performance.now() - nodeJoinedAt) / 3_600_000;
+    const end = drainedAt ?? performance.now();
+    const heldHours = joinedAt === undefined ? 0 : (end - joinedAt) / 3_600_000;
+    const price = pool?.spec.hourlyPriceUsd ?? 0;
     return {
       cloud: o.cloud,
       runId,
       durationSeconds: Math.round((performance.now() - t0) / 100) / 10,
-      pool: { group: pool.group, region: pool.region, hourlyPriceUsd: pool.hourlyPriceUsd },
-      estimatedCostUsd: Number((heldHours * pool.hourlyPriceUsd).toFixed(6)),
+      pool: pool
+        ? { name: pool.name, group: pool.spec.group, region: pool.spec.region, hourlyPriceUsd: price }
+        : null,
+      node,
+      estimatedCostUsd: Number((heldHours * price).toFixed(6)),
       kept: null,
     };
   };
-  return { summary, run: (steps) => runLocal(steps) };
+  return { summary, run };
 
-  async function runLocal(steps: Steps): Promise<void> {
-    const kubeconfig = join(cluster.defaultStateDir(), "kubeconfig");
-    await steps.step("preflight", async () => {
-      if (!(await cluster.isRunning())) {
-        throw unreachable("the local cluster is not running", "start it with `npm run cluster:up`");
-      }
-      if (!(await emulators.isRunning())) {
-        throw unreachable(
-          `the AWS emulator at ${emulators.AWS_ENDPOINT} is not running`,
-          "start it with `npm run emulators:up`",
+  async function run(steps: Steps): Promise<void> {
+    await steps.step(
+      "preflight",
+      () => target.preflight(),
+      (d) => d,
+    );
+    pool = await steps.step(
+      "pool",
+      () => target.pool(steps, runId),
+      (p) => `BurstPool ${p.name} over group ${p.spec.group}`,
+    );
+    const { name: poolName, spec } = pool;
+    const before = new Set((await poolNodes(kubectl, poolName)).map((n) => n.metadata.name));
+
+    // Registered before the model, so it runs after the model is gone (teardowns run newest first).
+    steps.onTeardown(
+      `spot node of ${poolName} drained`,
+      () => drain(),
+      (d) => d,
+    );
+    const model = await steps.step(
+      "model",
+      async () => {
+        const file = await target.publish(steps, runId);
+        steps.onTeardown(`InferenceModel ${ns}/${name}`, () =>
+          kubectl(["delete", "im", name, "-n", ns, "--ignore-not-found", "--wait=true", "--timeout=120s"]),
         );
-      }
-    });
-    const kubectl = kubectlFor(kubeconfig);
-    const aws = {
-      endpoint: emulators.AWS_ENDPOINT,
-      region: pool.region,
-      credentials: { accessKeyId: "test", secretAccessKey: "test" },
-    };
-    const autoscaling = new AutoScalingClient(aws);
-    const driver = new AwsPoolDriver({ ...aws, timeoutMs: 10_000 });
-
-    steps.onTeardown(`spot group ${pool.group}`, async () => {
-      await autoscaling.send(
-        new DeleteAutoScalingGroupCommand({ AutoScalingGroupName: pool.group, ForceDelete: true }),
-      );
-    });
-    await steps.step(
-      "provision",
-      async () => {
-        await emulatedGroup({ endpoint: aws.endpoint, region: pool.region, name: pool.group, maxSize: 1 });
-        await driver.setDesired(pool, 1);
-      },
-      () => `group ${pool.group} at desired 1`,
-    );
-
-    const version = (await kubectl.json<{ serverVersion: { gitVersion: string } }>(["version"])).serverVersion
-      .gitVersion;
-    const joiner = new CloudNodes({
-      kubectl,
-      autoscaling,
-      kubeletVersion: version,
-      pools: [
-        {
-          name,
-          group: pool.group,
-          region: pool.region,
-          cpu: o.nodeCapacity.cpu,
-          memory: o.nodeCapacity.memory,
-        },
-      ],
-    });
-    steps.onTeardown(`nodes of ${name}`, () =>
-      kubectl(["delete", "node", "-l", `${POOL_LABEL}=${name}`, "--ignore-not-found", "--wait=false"]),
-    );
-    steps.onTeardown("node stand-in", () => joiner.stop());
-    joiner.start(500);
-    await steps.step(
-      "join",
-      () =>
-        poll(
-          () => readyNode(kubectl, name),
-          timeouts.joinMs,
-          () => new Error(`no node of group ${pool.group} was Ready within ${timeouts.joinMs / 1000} s`),
-        ),
-      (n) => `node ${n}`,
-    );
-    nodeJoinedAt = performance.now();
-
-    const bucket = "spillway-smoke";
-    const key = `${runId}/tiny.gguf`;
-    steps.onTeardown(`model file s3://${bucket}/${key}`, () =>
-      new S3Client({ ...aws, forcePathStyle: true }).send(
-        new DeleteObjectCommand({ Bucket: bucket, Key: key }),
-      ),
-    );
-    const model = await publishSampleModel({ bucket, key });
-    steps.onTeardown(`InferenceModel ${o.namespace}/${name}`, () =>
-      kubectl([
-        "delete",
-        "im",
-        name,
-        "-n",
-        o.namespace,
-        "--ignore-not-found",
-        "--wait=true",
-        "--timeout=60s",
-      ]),
-    );
-    await steps.step(
-      "model ready",
-      async () => {
-        await kubectl(["apply", "-f", "-"], stringify(inferenceModel(name, o.namespace, model)));
+        await kubectl(["apply", "-f", "-"], stringify(inferenceModel(file)));
         // A model nobody reconciles never gets a status: that is a missing operator, not a failed model.
         await poll(
-          async () => ((await status(kubectl, o.namespace, name)).length ? true : undefined),
+          async () => ((await conditions()).length ? true : undefined),
           timeouts.operatorMs,
           () =>
             unreachable(
-              `no operator reconciled InferenceModel ${o.namespace}/${name} within ${timeouts.operatorMs / 1000} s`,
-              `install the chart watching namespace ${o.namespace} (npm run demo does, for default)`,
+              `no operator reconciled InferenceModel ${ns}/${name} within ${timeouts.operatorMs / 1000} s`,
+              `install the chart watching namespace ${ns} (npm run demo does, for default)`,
             ),
         );
-        await poll(
+        return file;
+      },
+      (f) => `${f.uri}, reconciled`,
+    );
+
+    const placed = await steps.step(
+      "spot node",
+      () =>
+        poll(
+          async () => {
+            const pod = (await pods("burst")).find((p) => p.spec?.nodeName);
+            if (!pod?.spec?.nodeName) return undefined;
+            const n = await kubectl.json<NodeObject>(["get", "node", pod.spec.nodeName]);
+            if (
+              n.metadata.labels?.[POOL_LABEL] !== poolName ||
+              readyOf(n.status?.conditions)?.status !== "True"
+            )
+              return undefined;
+            return n;
+          },
+          timeouts.nodeMs,
           async () =>
-            readyOf(await status(kubectl, o.namespace, name))?.status === "True" ? true : undefined,
+            new Error(
+              `no node of ${poolName} took the burst replica within ${timeouts.nodeMs / 1000} s: ${await whyNoNode()}`,
+            ),
+          2000,
+        ),
+      (n) => `${n.metadata.name}${before.has(n.metadata.name) ? " (already up before the run)" : " joined"}`,
+    );
+    node = {
+      name: placed.metadata.name,
+      instanceId: instanceIdOf(placed.spec?.providerID) ?? null,
+      joined: !before.has(placed.metadata.name),
+    };
+    if (node.joined) joinedAt = performance.now();
+
+    await steps.step(
+      "model ready",
+      () =>
+        poll(
+          // The model is Ready with any replica ready; the one that will answer must be too.
+          async () =>
+            readyOf(await conditions())?.status === "True" && (await readyPod(target.chatTier))
+              ? true
+              : undefined,
           timeouts.readyMs,
           async () => {
-            const ready = readyOf(await status(kubectl, o.namespace, name).catch(() => []));
+            const ready = readyOf(await conditions().catch(() => []));
             return new Error(
               `not Ready within ${timeouts.readyMs / 1000} s: ${ready?.reason ?? "?"}: ${ready?.message ?? ""}`,
             );
           },
-        );
-      },
+          2000,
+        ),
       () => model.uri,
     );
 
     await steps.step(
       "chat completion",
-      async () => {
-        const ip = (
-          await kubectl(["get", "svc", name, "-n", o.namespace, "-o", "jsonpath={.spec.clusterIP}"])
-        ).trim();
-        const deadline = Date.now() + timeouts.chatMs;
-        const send = () =>
-          fetch(`http://${ip}:${SERVER_PORT}/v1/chat/completions`, {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({
-              model: name,
-              messages: [{ role: "user", content: "Say hello." }],
-              max_tokens: 8,
-            }),
-            signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
-          });
-        let res: Response;
-        for (;;) {
-          try {
-            res = await send();
-            break;
-          } catch (err) {
-            // A Ready pod can precede the Service's forwarding rules (kube-proxy programs them after the
-            // endpoint turns ready): a refused connection is retried until the step's deadline; an HTTP
-            // answer, or the deadline, is final.
-            if (!(err instanceof TypeError) || Date.now() + 500 >= deadline) throw err;
-            await new Promise((r) => setTimeout(r, 500));
-          }
-        }
-        const body = (await res.json()) as {
-          choices?: { message?: { content?: string } }[];
-          usage?: { completion_tokens?: number };
-        };
-        const text = body.choices?.[0]?.message?.content;
-        if (res.status !== 200 || !text || !body.usage?.completion_tokens) {
-          throw new Error(`unexpected answer ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
-        }
-        return `${body.usage.completion_tokens} tokens`;
-      },
+      () => chat(),
       (d) => d,
     );
+
+    async function drain(): Promise<string> {
+      const n = node;
+      if (!n?.joined) return n ? `${n.name} was up before the run: left to the operator` : "no node joined";
+      const instanceId = n.instanceId;
+      if (!instanceId) return `${n.name} names no instance (no providerID): left to the operator`;
+      const gone = async () => {
+        const group = await target.driver.describe(spec);
+        return group.instances.some((i) => i.id === instanceId) ? undefined : true;
+      };
+      try {
+        await poll(gone, timeouts.drainMs, () => new Error("timeout"), 2000);
+        drainedAt = performance.now();
+        return `the operator removed ${n.name} (${instanceId})`;
+      } catch {
+        // The operator did not drain it: remove the instance the run caused, as the operator would have.
+        await target.driver.terminate(spec, instanceId);
+        drainedAt = performance.now();
+        throw new Error(
+          `the operator did not remove ${n.name} within ${timeouts.drainMs / 1000} s; instance ${instanceId} was removed through the ${spec.provider} driver`,
+        );
+      } finally {
+        // A real node's Node object outlives its instance (NotReady); the run leaves none behind.
+        await kubectl(["delete", "node", n.name, "--ignore-not-found", "--wait=false"]);
+      }
+    }
+  }
+
+  async function chat(): Promise<string> {
+    const pod = await readyPod(target.chatTier);
+    if (!pod) throw new Error(`no Ready ${target.chatTier} replica of ${name} to ask`);
+    // Through the API server's proxy, as an operator reaches a pod: no address of the fleet needs to be
+    // reachable from here, and no Service rule needs to be in place yet.
+    const request = { model: name, messages: [{ role: "user", content: "Say hello." }], max_tokens: 8 };
+    const res = await postToPod(
+      target.kubeconfig,
+      { namespace: ns, pod: pod.metadata.name, port: SERVER_PORT, path: "/v1/chat/completions" },
+      request,
+      timeouts.chatMs,
+    ).catch((err: unknown) => {
+      throw new Error(`the API server's proxy to ${pod.metadata.name} failed: ${String(err)}`);
+    });
+    const raw = res.body;
+    if (res.status !== 200)
+      throw new Error(
+        `${pod.metadata.name} on ${pod.spec?.nodeName} did not answer: ${res.status} ${raw.slice(0, 300)}`,
+      );
+    let body: { choices?: { message?: { content?: string } }[]; usage?: { completion_tokens?: number } };
+    try {
+      body = JSON.parse(raw) as typeof body;
+    } catch {
+      throw new Error(`unexpected answer from ${pod.metadata.name}: ${raw.slice(0, 300)}`);
+    }
+    const text = body.choices?.[0]?.message?.content;
+    if (!text || !body.usage?.completion_tokens)
+      throw new Error(`unexpected answer from ${pod.metadata.name}: ${raw.slice(0, 300)}`);
+    return `${body.usage.completion_tokens} tokens from ${pod.metadata.name} on ${pod.spec?.nodeName}`;
+  }
+
+  async function readyPod(tier: "base" | "burst"): Promise<PodObject | undefined> {
+    return (await pods(tier)).find((p) => readyOf(p.status?.conditions)?.status === "True");
+  }
+
+  async function conditions(): Promise<Condition[]> {
+    const im = await kubectl.json<{ status?: { conditions?: Condition[] } }>(["get", "im", name, "-n", ns]);
+    return im.status?.conditions ?? [];
+  }
+
+  async function pods(tier: "base" | "burst"): Promise<PodObject[]> {
+    const list = await kubectl.json<{ items: PodObject[] }>([
+      "get",
+      "pods",
+      "-n",
+      ns,
+      "-l",
+      `${MODEL_LABEL}=${name},${TIER_LABEL}=${tier}`,
+    ]);
+    return list.items;
+  }
+
+  /** For the 3 a.m. reader: the pool's Available condition and why the scheduler left the replica pending. */
+  async function whyNoNode(): Promise<string> {
+    const p = await kubectl
+      .json<{ status?: { desiredNodes?: number; conditions?: Condition[] } }>([
+        "get",
+        "burstpool",
+        pool?.name ?? "",
+      ])
+      .catch(() => undefined);
+    const available = p?.status?.conditions?.find((c) => c.type === "Available");
+    const pending = (await pods("burst").catch(() => []))[0]?.status?.conditions?.find(
+      (c) => c.type === "PodScheduled" && c.status === "False",
+    );
+    return [
+      `pool desiredNodes ${p?.status?.desiredNodes ?? "?"}, Available ${available?.status ?? "?"} (${available?.reason ?? ""}: ${available?.message ?? ""})`,
+      pending ? `replica unscheduled: ${pending.message ?? pending.reason ?? ""}` : "",
+    ]
+      .filter(Boolean)
+      .join("; ");
+  }
+
+  function inferenceModel(file: ModelFile) {
+    const base = target.chatTier === "base" ? 1 : 0;
+    return {
+      apiVersion: "spillway.dev/v1alpha1",
+      kind: "InferenceModel",
+      metadata: { name, namespace: ns, labels: { "spillway.dev/smoke": "true" } },
+      spec: {
+        model: { uri: file.uri, sha256: file.sha256, contextSize: 512 },
+        server: {
+          parallel: 1,
+          threads: 1,
+          resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "512Mi" } },
+          env: target.serverEnv,
+        },
+        replicas: {
+          base: { min: base, max: base },
+          burst: { min: 1, max: 1, pools: [pool?.name ?? ""] },
+        },
+      },
+    };
   }
 }
 
-async function readyNode(kubectl: Kubectl, pool: string): Promise<string | undefined> {
-  const nodes = await kubectl.json<{
-    items: { metadata: { name: string }; status?: { conditions?: Condition[] } }[];
-  }>(["get", "nodes", "-l", `${POOL_LABEL}=${pool}`]);
-  return nodes.items.find((n) => readyOf(n.status?.conditions)?.status === "True")?.metadata.name;
-}
-
-async function status(kubectl: Kubectl, ns: string, name: string): Promise<Condition[]> {
-  const im = await kubectl.json<{ status?: { conditions?: Condition[] } }>(["get", "im", name, "-n", ns]);
-  return im.status?.conditions ?? [];
-}
-
-function inferenceModel(name: string, namespace: string, model: { uri: string; sha256: string }) {
-  return {
-    apiVersion: "spillway.dev/v1alpha1",
-    kind: "InferenceModel",
-    metadata: { name, namespace, labels: { "spillway.dev/smoke": "true" } },
-    spec: {
-      model: { uri: model.uri, sha256: model.sha256, contextSize: 512 },
-      server: {
-        parallel: 1,
-        threads: 1,
-        resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "512Mi" } },
-        env: POD_AWS_ENV,
-      },
-      replicas: { base: { min: 1, max: 1 } },
-    },
-  };
+async function poolNodes(kubectl: Kubectl, pool: string): Promise<NodeObject[]> {
+  return (await kubectl.json<{ items: NodeObject[] }>(["get", "nodes", "-l", `${POOL_LABEL}=${pool}`])).items;
 }

@@ -14,7 +14,11 @@ export interface StepRecord {
 
 export class Steps {
   readonly records: StepRecord[] = [];
-  private readonly teardowns: { name: string; run: () => Promise<unknown> }[] = [];
+  private readonly teardowns: {
+    name: string;
+    run: () => Promise<unknown>;
+    describe: ((value: unknown) => string) | undefined;
+  }[] = [];
 
   constructor(private readonly log: (line: string) => void) {}
 
@@ -34,15 +38,15 @@ export class Steps {
   }
 
   /** Registers what undoes a step; call it before the step acts, so a half-done step is undone too. */
-  onTeardown(name: string, run: () => Promise<unknown>): void {
-    this.teardowns.push({ name, run });
+  onTeardown<T>(name: string, run: () => Promise<T>, describe?: (value: T) => string): void {
+    this.teardowns.push({ name, run, describe: describe as ((value: unknown) => string) | undefined });
   }
 
   /** Runs every teardown, newest first; each failure is recorded and the rest still run. */
   async teardown(): Promise<boolean> {
     let clean = true;
     for (const t of this.teardowns.splice(0).reverse()) {
-      await this.step(`teardown: ${t.name}`, t.run).catch(() => (clean = false));
+      await this.step(`teardown: ${t.name}`, t.run, t.describe).catch(() => (clean = false));
     }
     return clean;
   }

@@ -1,0 +1,283 @@
+import { AutoScalingClient, DeleteAutoScalingGroupCommand } from "@aws-sdk/client-auto-scaling";
+import { DeleteObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import type { BurstPoolSpec } from "../../api/burst-pool.js";
+import { API_VERSION } from "../../api/common.js";
+import { AwsPoolDriver } from "../../operator/pools/aws.js";
+import type { PoolDriver } from "../../operator/pools/driver.js";
+import { GcpPoolDriver } from "../../operator/pools/gcp.js";
+import type { InfraConfig } from "../../../infra/config/schema.js";
+import { poolNames } from "../../../infra/lib/names.js";
+import { UserError } from "../lib/errors.js";
+import { kubectlFor, type Kubectl } from "../lib/kubectl.js";
+import * as emulators from "../local-emulators.js";
+import { CloudNodes, emulatedGroup } from "../local-cluster/cloud-nodes.js";
+import * as cluster from "../local-cluster/cluster.js";
+import {
+  EMULATOR_REGION,
+  POD_AWS_ENV,
+  publishSampleModel,
+  sampleModelBytes,
+} from "../local-cluster/sample-model.js";
+import type { Cloud } from "./clouds.js";
+import { unreachable, type Steps } from "./steps.js";
+
+/**
+ * Where a smoke run happens. The steps are the same everywhere (run.ts); a target says which cluster, which
+ * BurstPool the smoke replica must land on, how its driver reaches the cloud, and where the model file goes.
+ * On a real cloud the pool is the fleet's own (the spot stack's group, its BurstPool from `npm run
+ * infra:pools`); on `local` the run makes a pool of its own over an emulated Auto Scaling group, whose
+ * instances the test bed's stand-in for cloud-init joins as (simulated) nodes.
+ */
+
+export interface SmokePool {
+  name: string;
+  spec: BurstPoolSpec;
+}
+
+export interface ModelFile {
+  uri: string;
+  sha256: string;
+}
+
+export interface Timeouts {
+  /** The operator's first status on the model: no status means no operator watches the namespace. */
+  operatorMs: number;
+  /** A node of the pool Ready with the smoke replica on it: an instance boots and joins. */
+  nodeMs: number;
+  readyMs: number;
+  chatMs: number;
+  /** The operator removes the node once empty (its emptyNodeCooldownSeconds, 120 s by default, and a round). */
+  drainMs: number;
+}
+
+export interface Target {
+  kubeconfig: string;
+  kubectl: Kubectl;
+  driver: PoolDriver;
+  timeouts: Timeouts;
+  /**
+   * Which replica answers the chat completion. The burst one on a real cloud; on `local` the spot node is a
+   * kwok node whose pod is simulated, so a base replica on the local cluster's real node answers instead.
+   */
+  chatTier: "base" | "burst";
+  /** Server environment the model's pods need to read the file (none where the node's identity can). */
+  serverEnv: { name: string; value: string }[];
+  /** Fails with exit 2 or 3 when the run cannot start; nothing is created before it passes. */
+  preflight(): Promise<string>;
+  /** The pool, made first when the target makes its own (its teardowns registered on `steps`). */
+  pool(steps: Steps, runId: string): Promise<SmokePool>;
+  /** Puts the tiny model where the pods fetch it from; registers its removal. */
+  publish(steps: Steps, runId: string): Promise<ModelFile>;
+}
+
+const REAL_TIMEOUTS: Timeouts = {
+  operatorMs: 60_000,
+  nodeMs: 15 * 60_000,
+  readyMs: 10 * 60_000,
+  chatMs: 120_000,
+  drainMs: 10 * 60_000,
+};
+const LOCAL_TIMEOUTS: Timeouts = {
+  operatorMs: 30_000,
+  nodeMs: 120_000,
+  readyMs: 240_000,
+  chatMs: 60_000,
+  drainMs: 300_000,
+};
+
+const MODEL_KEY = (runId: string) => `spillway-smoke/${runId}/tiny.gguf`;
+
+export function targetFor(
+  cloud: Exclude<Cloud, "hetzner">,
+  infra: InfraConfig,
+  env: NodeJS.ProcessEnv,
+): Target {
+  return cloud === "local" ? localTarget(infra) : fleetTarget(cloud, infra, env);
+}
+
+/** The local cluster and the AWS emulator; a pool of the run's own, removed again at the end. */
+function localTarget(infra: InfraConfig): Target {
+  const aws = {
+    endpoint: emulators.AWS_ENDPOINT,
+    region: EMULATOR_REGION,
+    credentials: { accessKeyId: "test", secretAccessKey: "test" },
+  };
+  const kubeconfig = join(cluster.defaultStateDir(), "kubeconfig");
+  const kubectl = kubectlFor(kubeconfig);
+  return {
+    kubeconfig,
+    kubectl,
+    driver: new AwsPoolDriver({ ...aws, timeoutMs: 10_000 }),
+    timeouts: LOCAL_TIMEOUTS,
+    chatTier: "base",
+    serverEnv: POD_AWS_ENV,
+    async preflight() {
+      if (!(await cluster.isRunning()))
+        throw unreachable("the local cluster is not running", "start it with `npm run cluster:up`");
+      if (!(await emulators.isRunning()))
+        throw unreachable(
+          `the AWS emulator at ${emulators.AWS_ENDPOINT} is not running`,
+          "start it with `npm run emulators:up`",
+        );
+      return "local cluster and AWS emulator up";
+    },
+    async pool(steps, runId) {
+      const name = `smoke-${runId}`;
+      const spec: BurstPoolSpec = {
+        provider: "aws",
+        region: aws.region,
+        group: `spillway-smoke-${runId}`,
+        nodeCapacity: {
+          cpu: String(infra.aws.nodeCapacity.cpu),
+          memory: String(infra.aws.nodeCapacity.memory),
+        },
+        minNodes: 0,
+        maxNodes: 1,
+        hourlyPriceUsd: infra.aws.hourlyPriceUsd,
+      };
+      const autoscaling = new AutoScalingClient(aws);
+      steps.onTeardown(`spot group ${spec.group}`, () =>
+        autoscaling.send(
+          new DeleteAutoScalingGroupCommand({ AutoScalingGroupName: spec.group, ForceDelete: true }),
+        ),
+      );
+      await emulatedGroup({ endpoint: aws.endpoint, region: aws.region, name: spec.group, maxSize: 1 });
+      steps.onTeardown(`BurstPool ${name}`, () =>
+        kubectl(["delete", "burstpool", name, "--ignore-not-found"]),
+      );
+      await kubectl(
+        ["apply", "-f", "-"],
+        stringify({
+          apiVersion: API_VERSION,
+          kind: "BurstPool",
+          metadata: { name, labels: { "spillway.dev/smoke": "true" } },
+          spec,
+        }),
+      );
+      const version = (await kubectl.json<{ serverVersion: { gitVersion: string } }>(["version"]))
+        .serverVersion.gitVersion;
+      const joiner = new CloudNodes({
+        kubectl,
+        autoscaling,
+        kubeletVersion: version,
+        pools: [
+          {
+            name,
+            group: spec.group,
+            region: spec.region,
+            cpu: String(spec.nodeCapacity.cpu),
+            memory: String(spec.nodeCapacity.memory),
+          },
+        ],
+      });
+      steps.onTeardown("node stand-in", () => joiner.stop());
+      joiner.start(500);
+      return { name, spec };
+    },
+    async publish(steps, runId) {
+      const bucket = "spillway-smoke";
+      const key = MODEL_KEY(runId);
+      steps.onTeardown(`model file s3://${bucket}/${key}`, () =>
+        new S3Client({ ...aws, forcePathStyle: true }).send(
+          new DeleteObjectCommand({ Bucket: bucket, Key: key }),
+        ),
+      );
+      return publishSampleModel({ bucket, key });
+    },
+  };
+}
+
+/**
+ * A deployed fleet: KUBECONFIG's cluster, the BurstPool the spot stack's outputs describe, the cloud's
+ * credentials from the environment (the SDKs' own chains), the model in the stack's bucket, which the
+ * nodes read with their own identity.
+ */
+function fleetTarget(cloud: "aws" | "gcp", infra: InfraConfig, env: NodeJS.ProcessEnv): Target {
+  const name = poolNames(infra)[cloud];
+  const kubeconfig = env.KUBECONFIG ?? "";
+  const kubectl = kubectlFor(kubeconfig);
+  const driver =
+    cloud === "aws"
+      ? new AwsPoolDriver({
+          timeoutMs: 15_000,
+          ...(env.AWS_ENDPOINT_URL ? { endpoint: env.AWS_ENDPOINT_URL } : {}),
+        })
+      : new GcpPoolDriver({
+          timeoutMs: 15_000,
+          ...(env.SPILLWAY_GCP_ENDPOINT ? { endpoint: env.SPILLWAY_GCP_ENDPOINT } : {}),
+        });
+  let pool: SmokePool | undefined;
+  return {
+    kubeconfig,
+    kubectl,
+    driver,
+    timeouts: REAL_TIMEOUTS,
+    chatTier: "burst",
+    serverEnv: cloud === "aws" ? [{ name: "AWS_REGION", value: infra.aws.region }] : [],
+    async preflight() {
+      await kubectl(["version", "--request-timeout=10s"]).catch((err: unknown) => {
+        throw unreachable(
+          `the fleet's cluster (KUBECONFIG=${kubeconfig}) does not answer: ${firstLine(err)}`,
+          "check KUBECONFIG and that the API server is reachable",
+        );
+      });
+      const found = await kubectl
+        .json<{ spec: BurstPoolSpec }>(["get", "burstpool", name])
+        .catch((err: unknown) => {
+          if (/NotFound/.test(String(err))) return undefined;
+          throw err;
+        });
+      if (!found) {
+        throw new UserError(
+          `no BurstPool ${name} in the fleet's cluster`,
+          `deploy the ${cloud}-spot stack and apply its pools (npm run -s infra:pools -- --outputs outputs.json | kubectl apply -f -)`,
+          3,
+        );
+      }
+      if (found.spec.provider !== cloud)
+        throw new UserError(
+          `BurstPool ${name} is a ${found.spec.provider} pool, not ${cloud}`,
+          "check the config",
+          3,
+        );
+      const group = await driver.describe(found.spec).catch((err: unknown) => {
+        throw unreachable(
+          `${cloud} group ${found.spec.group} cannot be read: ${firstLine(err)}`,
+          "check the credentials' permissions and the region",
+        );
+      });
+      pool = { name, spec: found.spec };
+      return `BurstPool ${name} over ${found.spec.group}: desired ${group.desired}, ${group.instances.length} instance(s)`;
+    },
+    pool: () => (pool ? Promise.resolve(pool) : Promise.reject(new Error("the pool is read in preflight"))),
+    async publish(steps, runId) {
+      const body = sampleModelBytes();
+      const key = MODEL_KEY(runId);
+      if (cloud === "aws") {
+        const bucket = infra.aws.bucket;
+        const s3 = new S3Client({
+          region: infra.aws.region,
+          ...(env.AWS_ENDPOINT_URL ? { endpoint: env.AWS_ENDPOINT_URL, forcePathStyle: true } : {}),
+        });
+        steps.onTeardown(`model file s3://${bucket}/${key}`, () =>
+          s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })),
+        );
+        await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body.bytes }));
+        return { uri: `s3://${bucket}/${key}`, sha256: body.sha256 };
+      }
+      const { Storage } = await import("@google-cloud/storage");
+      const file = new Storage({ projectId: infra.gcp.project }).bucket(infra.gcp.bucket).file(key);
+      steps.onTeardown(`model file gs://${infra.gcp.bucket}/${key}`, () =>
+        file.delete({ ignoreNotFound: true }),
+      );
+      await file.save(body.bytes, { resumable: false });
+      return { uri: `gs://${infra.gcp.bucket}/${key}`, sha256: body.sha256 };
+    },
+  };
+}
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split("\n")[0] ?? "";
+}
