@@ -236,6 +236,11 @@ describe("spillway smoke --cloud aws, the fleet path, against the AWS emulator",
       expect(r.steps[0]?.detail).toMatch(
         new RegExp(`^BurstPool ${pool} over ${pool}: desired 0, 0 instance`),
       );
+      // The stack's bucket, read through a URL signed for the run, which the report does not show.
+      expect(r.steps[2]?.detail).toBe(
+        `s3://${raw.aws.bucket}/spillway-smoke/${r.runId}/tiny.gguf (a URL signed for 1 h), reconciled`,
+      );
+      expect(p.output()).not.toContain("X-Amz-Signature");
       expect(r.error).toMatch(new RegExp(`^smoke-[0-9a-f]+-burst-\\S+ on ${pool}-i-\\S+ did not answer`));
       expect(r.node?.joined).toBe(true);
       await expectTornDown(r);

@@ -137,7 +137,7 @@ export function smoke(o: SmokeOptions): {
         );
         return file;
       },
-      (f) => `${f.uri}, reconciled`,
+      (f) => `${f.shown ?? f.uri}, reconciled`,
     );
 
     const placed = await steps.step(
@@ -189,7 +189,7 @@ export function smoke(o: SmokeOptions): {
           },
           2000,
         ),
-      () => model.uri,
+      () => model.shown ?? model.uri,
     );
 
     await steps.step(

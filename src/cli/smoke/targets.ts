@@ -1,5 +1,5 @@
 import { AutoScalingClient, DeleteAutoScalingGroupCommand } from "@aws-sdk/client-auto-scaling";
-import { DeleteObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import type { BurstPoolSpec } from "../../api/burst-pool.js";
@@ -39,6 +39,8 @@ export interface SmokePool {
 export interface ModelFile {
   uri: string;
   sha256: string;
+  /** How reports name the file, when `uri` is not for showing (a signed URL). */
+  shown?: string;
 }
 
 export interface Timeouts {
@@ -62,7 +64,7 @@ export interface Target {
    * kwok node whose pod is simulated, so a base replica on the local cluster's real node answers instead.
    */
   chatTier: "base" | "burst";
-  /** Server environment the model's pods need to read the file (none where the node's identity can). */
+  /** Server environment the model's pods need to read the file. */
   serverEnv: { name: string; value: string }[];
   /** Fails with exit 2 or 3 when the run cannot start; nothing is created before it passes. */
   preflight(): Promise<string>;
@@ -191,8 +193,7 @@ function localTarget(infra: InfraConfig): Target {
 
 /**
  * A deployed fleet: KUBECONFIG's cluster, the BurstPool the spot stack's outputs describe, the cloud's
- * credentials from the environment (the SDKs' own chains), the model in the stack's bucket, which the
- * nodes read with their own identity.
+ * credentials from the environment (the SDKs' own chains), the model in the stack's bucket.
  */
 function fleetTarget(cloud: "aws" | "gcp", infra: InfraConfig, env: NodeJS.ProcessEnv): Target {
   const name = poolNames(infra)[cloud];
@@ -215,7 +216,8 @@ function fleetTarget(cloud: "aws" | "gcp", infra: InfraConfig, env: NodeJS.Proce
     driver,
     timeouts: REAL_TIMEOUTS,
     chatTier: "burst",
-    serverEnv: cloud === "aws" ? [{ name: "AWS_REGION", value: infra.aws.region }] : [],
+    // aws: a signed URL needs nothing; gcp: the node's service account reads the bucket.
+    serverEnv: [],
     async preflight() {
       await kubectl(["version", "--request-timeout=10s"]).catch((err: unknown) => {
         throw unreachable(
@@ -265,7 +267,13 @@ function fleetTarget(cloud: "aws" | "gcp", infra: InfraConfig, env: NodeJS.Proce
           s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })),
         );
         await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body.bytes }));
-        return { uri: `s3://${bucket}/${key}`, sha256: body.sha256 };
+        // The spot nodes' launch template allows one metadata hop, so pods cannot use the node's role:
+        // the replica reads this one object (the public fixture model) through a URL signed for an hour.
+        const { getSignedUrl } = await import("@aws-sdk/s3-request-presigner");
+        const uri = await getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), {
+          expiresIn: 3600,
+        });
+        return { uri, sha256: body.sha256, shown: `s3://${bucket}/${key} (a URL signed for 1 h)` };
       }
       const { Storage } = await import("@google-cloud/storage");
       const file = new Storage({ projectId: infra.gcp.project }).bucket(infra.gcp.bucket).file(key);
