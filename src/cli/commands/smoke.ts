@@ -10,7 +10,8 @@ import { Steps } from "../smoke/steps.js";
 export const USAGE = `usage: spillway smoke --cloud ${CLOUDS.join("|")} [options]
 
   --cloud C          whose spot pool gets the node (local: the local cluster and the AWS emulator;
-                     aws, gcp: the fleet's BurstPool, in the cluster KUBECONFIG names)
+                     aws, gcp: the fleet's BurstPool, in the cluster KUBECONFIG names; hetzner: the
+                     checks only, the base has no spot pool)
   --config FILE      the fleet's infra config (default: infra/config/$SPILLWAY_ENV.yaml, dev)
   --namespace NS     where the smoke InferenceModel goes (default: default)
   --json FILE        also write the report to FILE

@@ -183,6 +183,8 @@ export function smoke(o: SmokeOptions): {
           timeouts.readyMs,
           async () => {
             const ready = readyOf(await conditions().catch(() => []));
+            if (ready?.status === "True")
+              return new Error(`no ${target.chatTier} replica Ready within ${timeouts.readyMs / 1000} s`);
             return new Error(
               `not Ready within ${timeouts.readyMs / 1000} s: ${ready?.reason ?? "?"}: ${ready?.message ?? ""}`,
             );
