@@ -56,6 +56,53 @@ export default tseslint.config(
     },
   },
   {
+    // The shipped code never carries the local test bed: testbed/ may import src/ and infra/, never the
+    // reverse. (A later block replaces a rule's options, so src/ repeats the cdktf restriction.)
+    files: ["src/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: ["cdktf", "constructs"].map((name) => ({
+            name,
+            message: "cdktf stays inside infra/; tests use infra/testing.ts",
+          })),
+          patterns: [
+            {
+              group: ["cdktf/*", "@cdktf/*"],
+              message: "cdktf stays inside infra/; tests use infra/testing.ts",
+            },
+            { group: ["**/testbed/**"], message: "the product never imports the local test bed (testbed/)" },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["infra/**/*.ts"],
+    ignores: ["infra/.gen/**"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: [
+            {
+              name: "@cdktf/provider-aws",
+              message: "import from @cdktf/provider-aws/lib/<resource>/index.js",
+            },
+            {
+              name: "@cdktf/provider-google",
+              message: "import from @cdktf/provider-google/lib/<resource>/index.js",
+            },
+          ],
+          patterns: [
+            { group: ["**/testbed/**"], message: "infra never imports the local test bed (testbed/)" },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Tests and benchmarks read JSON bodies (typed any) and assert or print their shape.
     files: ["tests/**/*.ts", "scripts/bench/**/*.ts"],
     rules: {

@@ -10,8 +10,8 @@ cd "$ROOT"
 
 bash scripts/tools.sh
 bash scripts/image.sh
-npx --no-install tsx src/cli/main.ts emulators up
-npx --no-install tsx src/cli/main.ts cluster up
+npx --no-install tsx testbed/main.ts emulators up
+npx --no-install tsx testbed/main.ts cluster up
 export KUBECONFIG="$ROOT/.run/cluster/kubeconfig"
 kubectl() { "$BIN/kubectl" "$@"; }
 STATE="$ROOT/.run/cluster"
@@ -21,8 +21,8 @@ if [[ -f "$STATE/node-unavailable" ]]; then
 fi
 
 # The model lives in the emulated S3 bucket, as it would in a real one; pods reach the emulator through
-# the bridge (src/cli/local-cluster/network.ts), with test credentials it accepts.
-eval "$(npx --no-install tsx src/cli/local-cluster/sample-model.ts)"
+# the bridge (testbed/cluster/network.ts), with test credentials it accepts.
+eval "$(npx --no-install tsx testbed/cluster/sample-model.ts)"
 log "sample model $MODEL_URI (sha256 ${MODEL_SHA256:0:12}…)"
 
 

@@ -5,7 +5,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderCrds } from "../src/api/render.js";
-import { repoRoot } from "../src/cli/lib/paths.js";
+import { repoRoot } from "../src/lib/paths.js";
 
 for (const [file, text] of Object.entries(renderCrds())) {
   writeFileSync(join(repoRoot, "charts", "spillway", "crds", file), text);

@@ -18,7 +18,7 @@ import { parseArgs } from "node:util";
 import { SERVER_METRICS } from "../src/api/server.js";
 import { generateLoad, type LoadOptions } from "../src/cli/load/generator.js";
 import { summarize, type LoadReport } from "../src/cli/load/report.js";
-import { writeReport } from "../src/cli/lib/report-file.js";
+import { writeReport } from "../src/lib/report-file.js";
 import { parsePrometheusText, sumOf } from "../src/lib/prometheus-text.js";
 import { median } from "../src/lib/stats.js";
 import { fixtureModel } from "../tests/helpers/fixture-model.js";

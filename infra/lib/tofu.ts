@@ -2,7 +2,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { repoRoot, tool } from "../../src/cli/lib/paths.js";
+import { repoRoot, tool } from "../../src/lib/paths.js";
 
 export const ROOT = repoRoot;
 

@@ -23,11 +23,11 @@ import { stringify } from "yaml";
 import type { BurstPoolSpec } from "../../src/api/burst-pool.js";
 import { writeReport } from "../../src/lib/bench-ratios.js";
 import { median } from "../../src/lib/stats.js";
-import * as emulators from "../../src/cli/local-emulators.js";
-import { applyCrds, kubectlFor } from "../../src/cli/lib/kubectl.js";
-import { simulatedNamespace } from "../../src/cli/local-cluster/topology.js";
-import * as cluster from "../../src/cli/local-cluster/cluster.js";
-import { CloudNodes, emulatedGroup, type CloudPool } from "../../src/cli/local-cluster/cloud-nodes.js";
+import * as emulators from "../../testbed/emulators.js";
+import { applyCrds, kubectlFor } from "../../src/lib/kubectl.js";
+import { simulatedNamespace } from "../../testbed/cluster/topology.js";
+import * as cluster from "../../testbed/cluster/cluster.js";
+import { CloudNodes, emulatedGroup, type CloudPool } from "../../testbed/cluster/cloud-nodes.js";
 import { decideModel } from "../../src/operator/decide.js";
 import { decidePools, type PendingPod, type PoolInput } from "../../src/operator/pools/decide.js";
 import {

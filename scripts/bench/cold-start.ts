@@ -13,10 +13,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import * as emulators from "../../src/cli/local-emulators.js";
-import { currentInferenceImage, podmanEnv } from "../../src/cli/lib/podman.js";
+import * as emulators from "../../testbed/emulators.js";
+import { currentInferenceImage, podmanEnv } from "../../testbed/lib/podman.js";
 import { median } from "../../src/lib/stats.js";
-import { publishSampleModel } from "../../src/cli/local-cluster/sample-model.js";
+import { publishSampleModel } from "../../testbed/cluster/sample-model.js";
 
 const { values: args } = parseArgs({ options: { runs: { type: "string", default: "3" } } });
 const RUNS = Number(args.runs);

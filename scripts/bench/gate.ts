@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { repoRoot } from "../../src/cli/lib/paths.js";
+import { repoRoot } from "../../src/lib/paths.js";
 import { compare, readRatios, record, type Baseline, type Ratios } from "../../src/lib/bench-ratios.js";
 
 /** Each gate: an npm script and its arguments. `inference-quick` is the one CI runs (about 20 s). */

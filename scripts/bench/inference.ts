@@ -19,7 +19,7 @@ import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContext, type LlamaModel } from "node-llama-cpp";
 import { WEIGHTS, writeModel, type Weights } from "../../src/lib/gguf-fixture.js";
-import { repoRoot } from "../../src/cli/lib/paths.js";
+import { repoRoot } from "../../src/lib/paths.js";
 import { writeReport, type Ratios } from "../../src/lib/bench-ratios.js";
 import { median, percentile } from "../../src/lib/stats.js";
 

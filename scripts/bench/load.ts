@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { generateLoad } from "../../src/cli/load/generator.js";
 import { summarize, type LoadReport } from "../../src/cli/load/report.js";
-import { repoRoot } from "../../src/cli/lib/paths.js";
+import { repoRoot } from "../../src/lib/paths.js";
 import { writeModel } from "../../src/lib/gguf-fixture.js";
 import { median } from "../../src/lib/stats.js";
 

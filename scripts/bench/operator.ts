@@ -24,14 +24,14 @@ import {
 import type { InferenceModel } from "../../src/api/inference-model.js";
 import { stringify } from "yaml";
 import { writeReport } from "../../src/lib/bench-ratios.js";
-import { down, isRunning, up } from "../../src/cli/local-cluster/cluster.js";
-import { DEFAULT_TOPOLOGY, simulatedNamespace } from "../../src/cli/local-cluster/topology.js";
-import { applyCrds, kubectlFor } from "../../src/cli/lib/kubectl.js";
-import { readPid } from "../../src/cli/lib/process.js";
+import { down, isRunning, up } from "../../testbed/cluster/cluster.js";
+import { DEFAULT_TOPOLOGY, simulatedNamespace } from "../../testbed/cluster/topology.js";
+import { applyCrds, kubectlFor } from "../../src/lib/kubectl.js";
+import { readPid } from "../../testbed/lib/process.js";
 import { parseOperatorConfig, planConfigOf } from "../../src/operator/config.js";
 import { KeepAliveKubeConfig } from "../../src/operator/kube-config.js";
 import { initialScale, plan } from "../../src/operator/plan.js";
-import { repoRoot } from "../../src/cli/lib/paths.js";
+import { repoRoot } from "../../src/lib/paths.js";
 
 const execFileAsync = promisify(execFile);
 const { values: args } = parseArgs({

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { TestReport } from "../../src/cli/test-runner/report.js";
+import type { TestReport } from "../../testbed/test-runner/report.js";
 import { spawnTs } from "../helpers/process.js";
 
 // `spillway test` as CI runs it: real vitest runs of real tiers (narrowed with --filter to stay quick),
@@ -10,7 +10,7 @@ import { spawnTs } from "../helpers/process.js";
 const dir = mkdtempSync(join(tmpdir(), "spillway-test-"));
 
 async function spillwayTest(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const p = spawnTs("src/cli/main.ts", ["test", ...args], env);
+  const p = spawnTs("testbed/main.ts", ["test", ...args], env);
   const code = await p.exit;
   return { code, output: p.output() };
 }
@@ -71,7 +71,7 @@ describe("spillway test", () => {
   }, 120_000);
 
   it("an unknown command is exit 3, with the usage", async () => {
-    const p = spawnTs("src/cli/main.ts", ["smok"], {});
+    const p = spawnTs("testbed/main.ts", ["smok"], {});
     expect(await p.exit).toBe(3);
     expect(p.output()).toContain("usage: spillway <command>");
   });

@@ -12,7 +12,7 @@ import {
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { parse, stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { CloudNodes, emulatedGroup } from "../../src/cli/local-cluster/cloud-nodes.js";
+import { CloudNodes, emulatedGroup } from "../../testbed/cluster/cloud-nodes.js";
 import type { SmokeReport } from "../../src/cli/smoke/run.js";
 import { kubectlFor, uniqueName } from "../helpers/kube.js";
 import { startOperator, type OperatorProcess } from "../helpers/operator.js";
@@ -40,7 +40,7 @@ let operator: OperatorProcess;
 
 /** The command as a process, with `env` over this one's. */
 const smoke = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-  spawnTs("src/cli/main.ts", ["smoke", ...args], env);
+  spawnTs("testbed/main.ts", ["smoke", ...args], env);
 
 async function group(name: string) {
   const out = await autoscaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] }));

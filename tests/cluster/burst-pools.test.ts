@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
-import { repoRoot } from "../../src/cli/lib/paths.js";
+import { repoRoot } from "../../src/lib/paths.js";
 import { applyCrds, kubectlFor } from "../helpers/kube.js";
 
 const kubectl = kubectlFor(inject("kubeconfig"));

@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { parse, stringify } from "yaml";
-import { repoRoot, tool } from "../../src/cli/lib/paths.js";
+import { repoRoot, tool } from "../../src/lib/paths.js";
 import { kubectlFor, uniqueName, simulatedNamespace } from "../helpers/kube.js";
 import { startOperator, type OperatorProcess } from "../helpers/operator.js";
 import { waitFor } from "../helpers/wait.js";

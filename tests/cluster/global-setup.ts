@@ -1,5 +1,5 @@
 import type { TestProject } from "vitest/node";
-import { down, isRunning, up } from "../../src/cli/local-cluster/cluster.js";
+import { down, isRunning, up } from "../../testbed/cluster/cluster.js";
 
 /**
  * Brings up the local control plane unless one is already running (then it is reused and left running).

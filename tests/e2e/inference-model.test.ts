@@ -7,15 +7,11 @@ import { Storage } from "@google-cloud/storage";
 import OpenAI from "openai";
 import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { tool } from "../../src/cli/lib/paths.js";
-import { defaultStateDir } from "../../src/cli/local-cluster/cluster.js";
-import { NETWORK, POD_REACHABLE_PORTS } from "../../src/cli/local-cluster/network.js";
-import { NODE_NAME, nodePaths, unavailableReason } from "../../src/cli/local-cluster/real-node.js";
-import {
-  POD_AWS_ENV,
-  publishSampleModel,
-  type SampleModel,
-} from "../../src/cli/local-cluster/sample-model.js";
+import { tool } from "../../src/lib/paths.js";
+import { defaultStateDir } from "../../testbed/cluster/cluster.js";
+import { NETWORK, POD_REACHABLE_PORTS } from "../../testbed/cluster/network.js";
+import { NODE_NAME, nodePaths, unavailableReason } from "../../testbed/cluster/real-node.js";
+import { POD_AWS_ENV, publishSampleModel, type SampleModel } from "../../testbed/cluster/sample-model.js";
 import { writeModel, type ModelShape } from "../../src/lib/gguf-fixture.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
 import { kubectlFor, uniqueName } from "../helpers/kube.js";

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 
-export { applyCrds, kubectlFor, type Kubectl } from "../../src/cli/lib/kubectl.js";
+export { applyCrds, kubectlFor, type Kubectl } from "../../src/lib/kubectl.js";
 /** Scale and spill-over tests run their pods on kwok's simulated nodes; see simulatedNamespace. */
-export { simulatedNamespace } from "../../src/cli/local-cluster/topology.js";
+export { simulatedNamespace } from "../../testbed/cluster/topology.js";
 
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(3).toString("hex")}`;

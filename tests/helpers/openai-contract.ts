@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { Ajv, type ValidateFunction } from "ajv";
 import { createGenerator } from "ts-json-schema-generator";
-import { repoRoot } from "../../src/cli/lib/paths.js";
+import { repoRoot } from "../../src/lib/paths.js";
 
 /**
  * Validators for the official `openai` package's own response types: JSON Schema generated from its

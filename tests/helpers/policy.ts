@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { join, relative } from "node:path";
 import type { Duplex } from "node:stream";
 import { promisify } from "node:util";
-import { repoRoot, tool } from "../../src/cli/lib/paths.js";
+import { repoRoot, tool } from "../../src/lib/paths.js";
 import { STACK_IDS, type StackId } from "../../infra/stacks/index.js";
 import type { Synthesized, SynthesizedApp } from "./infra.js";
 

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { repoRoot } from "../../src/cli/lib/paths.js";
+import { repoRoot } from "../../src/lib/paths.js";
 
 export interface Spawned {
   child: ChildProcess;

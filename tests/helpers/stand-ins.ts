@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Kubectl } from "../../src/cli/lib/kubectl.js";
+import type { Kubectl } from "../../src/lib/kubectl.js";
 import { spawnServer, waitReady, type ServerProcess } from "./inference.js";
 import { fixtureModel } from "./fixture-model.js";
 

@@ -1,5 +1,5 @@
 import type { TestProject } from "vitest/node";
-import { currentInferenceImage, imageExists, startDockerApi } from "../../src/cli/lib/podman.js";
+import { currentInferenceImage, imageExists, startDockerApi } from "../../testbed/lib/podman.js";
 
 /** Serves podman's Docker API for testcontainers and checks that `npm run image` has run. */
 export default async function setup(project: TestProject) {

@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, inject, it } from "vitest";
-import { podmanEnv } from "../../src/cli/lib/podman.js";
+import { podmanEnv } from "../../testbed/lib/podman.js";
 import { loadTestcontainers } from "../helpers/containers.js";
 import { chat, json } from "../helpers/inference.js";
 import { fixtureModel } from "../helpers/fixture-model.js";

@@ -8,7 +8,7 @@ import {
   PutRuleCommand,
   PutTargetsCommand,
 } from "@aws-sdk/client-eventbridge";
-import { CloudNodes, emulatedGroup, type CloudPool } from "../../src/cli/local-cluster/cloud-nodes.js";
+import { CloudNodes, emulatedGroup, type CloudPool } from "../../testbed/cluster/cloud-nodes.js";
 import { applyCrds, kubectlFor, uniqueName, simulatedNamespace } from "../helpers/kube.js";
 import { startOperator, type OperatorProcess } from "../helpers/operator.js";
 import { podStandIns, steadyLoad, type StandIns } from "../helpers/stand-ins.js";

@@ -1,4 +1,4 @@
-import { isRunning, up, down, AWS_ENDPOINT, GCS_ENDPOINT } from "../../src/cli/local-emulators.js";
+import { isRunning, up, down, AWS_ENDPOINT, GCS_ENDPOINT } from "../../testbed/emulators.js";
 import type { TestProject } from "vitest/node";
 
 /** Starts the AWS emulator (:4566) and fake-gcs-server (:4443) unless they already run. */

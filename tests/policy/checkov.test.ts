@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { repoRoot } from "../../src/cli/lib/paths.js";
+import { repoRoot } from "../../src/lib/paths.js";
 import { STACK_IDS } from "../../infra/stacks/index.js";
 import { badVariants } from "../../infra/testing.js";
 import { synthAppsForFile } from "../helpers/infra.js";

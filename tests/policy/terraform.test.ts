@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { repoRoot, tool } from "../../src/cli/lib/paths.js";
+import { repoRoot, tool } from "../../src/lib/paths.js";
 import { providerMirrored, tofuEnv } from "../../infra/lib/tofu.js";
 import type { StackId } from "../../infra/stacks/index.js";
 import { STACK_IDS } from "../../infra/stacks/index.js";

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { repoRoot, tool } from "../../src/cli/lib/paths.js";
+import { repoRoot, tool } from "../../src/lib/paths.js";
 
 const execFileAsync = promisify(execFile);
 const WORKFLOWS = join(repoRoot, ".github", "workflows");

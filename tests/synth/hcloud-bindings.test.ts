@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
-import { repoRoot } from "../../src/cli/lib/paths.js";
+import { repoRoot } from "../../src/lib/paths.js";
 import { bindingDir, HCLOUD_RESOURCES } from "../../infra/lib/hcloud-bindings.js";
 
 // The committed hcloud bindings are exactly what the stacks import: the generator's allow-list covers

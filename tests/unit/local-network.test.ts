@@ -1,12 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { NETWORK, POD_REACHABLE_PORTS, chainRules } from "../../src/cli/local-cluster/network.js";
-import {
-  cniConfig,
-  kubeProxyConfig,
-  kubeletConfig,
-  nodePaths,
-} from "../../src/cli/local-cluster/real-node.js";
-import { loadPki } from "../../src/cli/local-cluster/pki.js";
+import { NETWORK, POD_REACHABLE_PORTS, chainRules } from "../../testbed/cluster/network.js";
+import { cniConfig, kubeProxyConfig, kubeletConfig, nodePaths } from "../../testbed/cluster/real-node.js";
+import { loadPki } from "../../testbed/cluster/pki.js";
 
 /** An IPv4 CIDR as [first, last] numbers. */
 function span(cidr: string): [number, number] {

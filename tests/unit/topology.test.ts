@@ -5,7 +5,7 @@ import {
   nodeManifests,
   simulatedNamespace,
   type NodePool,
-} from "../../src/cli/local-cluster/topology.js";
+} from "../../testbed/cluster/topology.js";
 
 const pool = (over: Partial<NodePool>): NodePool => ({
   name: "p",

@@ -1,8 +1,8 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { parseArgs } from "node:util";
-import { UserError } from "../lib/errors.js";
-import { writeReport } from "../lib/report-file.js";
+import { UserError } from "../../lib/errors.js";
+import { writeReport } from "../../lib/report-file.js";
 import { generateLoad, type LoadOptions } from "../load/generator.js";
 import {
   parseGates,

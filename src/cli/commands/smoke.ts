@@ -1,10 +1,10 @@
 import { parseArgs } from "node:util";
 import { environmentConfigPath, InfraConfigError, loadConfig } from "../../../infra/config/schema.js";
-import { UserError } from "../lib/errors.js";
-import { writeReport } from "../lib/report-file.js";
+import { UserError } from "../../lib/errors.js";
+import { writeReport } from "../../lib/report-file.js";
 import { CLOUDS, checkReachable, missingCredentials, type Cloud } from "../smoke/clouds.js";
 import { smoke, type SmokeReport } from "../smoke/run.js";
-import { targetFor } from "../smoke/targets.js";
+import { targetFor, type LocalTarget } from "../smoke/targets.js";
 import { Steps } from "../smoke/steps.js";
 
 export const USAGE = `usage: spillway smoke --cloud ${CLOUDS.join("|")} [options]
@@ -52,8 +52,11 @@ function parse(args: string[]) {
   }
 }
 
-/** `spillway smoke`: checks first, then the run; teardown always, on failure and on Ctrl-C too. */
-export async function run(args: string[]): Promise<SmokeReport | undefined> {
+/**
+ * `spillway smoke`: checks first, then the run; teardown always, on failure and on Ctrl-C too. `local` is
+ * the test bed's target, present only in a checkout.
+ */
+export async function run(args: string[], local?: LocalTarget): Promise<SmokeReport | undefined> {
   if (args.includes("--help") || args.includes("-h")) {
     process.stdout.write(USAGE);
     return undefined;
@@ -79,7 +82,7 @@ export async function run(args: string[]): Promise<SmokeReport | undefined> {
   process.once("SIGINT", interrupted);
   process.once("SIGTERM", interrupted);
 
-  const target = targetFor(o.cloud, o.infra, process.env);
+  const target = targetFor(o.cloud, o.infra, process.env, local);
   const run = smoke({ cloud: o.cloud, namespace: o.namespace, target, log });
   let failure: unknown;
   try {

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from "@aws-sdk/client-auto-scaling";
-import { UserError } from "../lib/errors.js";
+import { UserError } from "../../lib/errors.js";
 
 /**
  * What a smoke run needs from each cloud before it provisions anything: credentials present (else exit 3,

@@ -1,4 +1,4 @@
-import { UserError } from "../lib/errors.js";
+import { UserError } from "../../lib/errors.js";
 
 /**
  * The smoke run's bookkeeping: every step timed and recorded, and a teardown registered as soon as there

@@ -1,26 +1,14 @@
-import { AutoScalingClient, DeleteAutoScalingGroupCommand } from "@aws-sdk/client-auto-scaling";
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { join } from "node:path";
-import { stringify } from "yaml";
 import type { BurstPoolSpec } from "../../api/burst-pool.js";
-import { API_VERSION } from "../../api/common.js";
 import { AwsPoolDriver } from "../../operator/pools/aws.js";
 import type { PoolDriver } from "../../operator/pools/driver.js";
 import { GcpPoolDriver } from "../../operator/pools/gcp.js";
 import type { InfraConfig } from "../../../infra/config/schema.js";
 import { poolNames } from "../../../infra/lib/names.js";
-import { UserError } from "../lib/errors.js";
-import { kubectlFor, type Kubectl } from "../lib/kubectl.js";
-import * as emulators from "../local-emulators.js";
-import { CloudNodes, emulatedGroup } from "../local-cluster/cloud-nodes.js";
-import * as cluster from "../local-cluster/cluster.js";
-import {
-  EMULATOR_REGION,
-  POD_AWS_ENV,
-  publishSampleModel,
-  sampleModelBytes,
-} from "../local-cluster/sample-model.js";
+import { UserError } from "../../lib/errors.js";
+import { kubectlFor, type Kubectl } from "../../lib/kubectl.js";
 import type { Cloud } from "./clouds.js";
+import { sampleModelBytes } from "./model.js";
 import { unreachable, type Steps } from "./steps.js";
 
 /**
@@ -81,114 +69,29 @@ const REAL_TIMEOUTS: Timeouts = {
   chatMs: 120_000,
   drainMs: 10 * 60_000,
 };
-const LOCAL_TIMEOUTS: Timeouts = {
-  operatorMs: 30_000,
-  nodeMs: 120_000,
-  readyMs: 240_000,
-  chatMs: 60_000,
-  drainMs: 300_000,
-};
 
-const MODEL_KEY = (runId: string) => `spillway-smoke/${runId}/tiny.gguf`;
+export const MODEL_KEY = (runId: string) => `spillway-smoke/${runId}/tiny.gguf`;
+
+/**
+ * The target for a real cloud. `local` is the test bed's (testbed/smoke-local.ts): the shipped command does
+ * not carry the test bed, so only a checkout's `npm run spillway` offers it.
+ */
+export type LocalTarget = (infra: InfraConfig) => Target;
 
 export function targetFor(
   cloud: Exclude<Cloud, "hetzner">,
   infra: InfraConfig,
   env: NodeJS.ProcessEnv,
+  local?: LocalTarget,
 ): Target {
-  return cloud === "local" ? localTarget(infra) : fleetTarget(cloud, infra, env);
-}
-
-/** The local cluster and the AWS emulator; a pool of the run's own, removed again at the end. */
-function localTarget(infra: InfraConfig): Target {
-  const aws = {
-    endpoint: emulators.AWS_ENDPOINT,
-    region: EMULATOR_REGION,
-    credentials: { accessKeyId: "test", secretAccessKey: "test" },
-  };
-  const kubeconfig = join(cluster.defaultStateDir(), "kubeconfig");
-  const kubectl = kubectlFor(kubeconfig);
-  return {
-    kubeconfig,
-    kubectl,
-    driver: new AwsPoolDriver({ ...aws, timeoutMs: 10_000 }),
-    timeouts: LOCAL_TIMEOUTS,
-    chatTier: "base",
-    serverEnv: POD_AWS_ENV,
-    async preflight() {
-      if (!(await cluster.isRunning()))
-        throw unreachable("the local cluster is not running", "start it with `npm run cluster:up`");
-      if (!(await emulators.isRunning()))
-        throw unreachable(
-          `the AWS emulator at ${emulators.AWS_ENDPOINT} is not running`,
-          "start it with `npm run emulators:up`",
-        );
-      return "local cluster and AWS emulator up";
-    },
-    async pool(steps, runId) {
-      const name = `smoke-${runId}`;
-      const spec: BurstPoolSpec = {
-        provider: "aws",
-        region: aws.region,
-        group: `spillway-smoke-${runId}`,
-        nodeCapacity: {
-          cpu: String(infra.aws.nodeCapacity.cpu),
-          memory: String(infra.aws.nodeCapacity.memory),
-        },
-        minNodes: 0,
-        maxNodes: 1,
-        hourlyPriceUsd: infra.aws.hourlyPriceUsd,
-      };
-      const autoscaling = new AutoScalingClient(aws);
-      steps.onTeardown(`spot group ${spec.group}`, () =>
-        autoscaling.send(
-          new DeleteAutoScalingGroupCommand({ AutoScalingGroupName: spec.group, ForceDelete: true }),
-        ),
-      );
-      await emulatedGroup({ endpoint: aws.endpoint, region: aws.region, name: spec.group, maxSize: 1 });
-      steps.onTeardown(`BurstPool ${name}`, () =>
-        kubectl(["delete", "burstpool", name, "--ignore-not-found"]),
-      );
-      await kubectl(
-        ["apply", "-f", "-"],
-        stringify({
-          apiVersion: API_VERSION,
-          kind: "BurstPool",
-          metadata: { name, labels: { "spillway.dev/smoke": "true" } },
-          spec,
-        }),
-      );
-      const version = (await kubectl.json<{ serverVersion: { gitVersion: string } }>(["version"]))
-        .serverVersion.gitVersion;
-      const joiner = new CloudNodes({
-        kubectl,
-        autoscaling,
-        kubeletVersion: version,
-        pools: [
-          {
-            name,
-            group: spec.group,
-            region: spec.region,
-            cpu: String(spec.nodeCapacity.cpu),
-            memory: String(spec.nodeCapacity.memory),
-          },
-        ],
-      });
-      steps.onTeardown("node stand-in", () => joiner.stop());
-      joiner.start(500);
-      return { name, spec };
-    },
-    async publish(steps, runId) {
-      const bucket = "spillway-smoke";
-      const key = MODEL_KEY(runId);
-      steps.onTeardown(`model file s3://${bucket}/${key}`, () =>
-        new S3Client({ ...aws, forcePathStyle: true }).send(
-          new DeleteObjectCommand({ Bucket: bucket, Key: key }),
-        ),
-      );
-      return publishSampleModel({ bucket, key });
-    },
-  };
+  if (cloud !== "local") return fleetTarget(cloud, infra, env);
+  if (!local)
+    throw new UserError(
+      "--cloud local needs the local test bed, which this build does not include",
+      "run it from a checkout: npm run spillway -- smoke --cloud local",
+      3,
+    );
+  return local(infra);
 }
 
 /**

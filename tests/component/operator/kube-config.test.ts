@@ -5,7 +5,7 @@ import type { TLSSocket } from "node:tls";
 import { join } from "node:path";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPki, kubeconfig } from "../../../src/cli/local-cluster/pki.js";
+import { createPki, kubeconfig } from "../../../testbed/cluster/pki.js";
 import { KeepAliveKubeConfig } from "../../../src/operator/kube-config.js";
 
 // A TLS server that asks for a client certificate, as the API server does, and counts handshakes.

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { repoRoot } from "../../../src/cli/lib/paths.js";
+import { repoRoot } from "../../../src/lib/paths.js";
 import { LOG_LEVELS, loadOperatorConfig, parseOperatorConfig } from "../../../src/operator/config.js";
 
 // The chart renders the operator's config file from values.yaml: its defaults and the operator's own must

@@ -1,5 +1,5 @@
-import { down, isRunning, up } from "../local-emulators.js";
-import { UserError } from "../lib/errors.js";
+import { down, isRunning, up } from "../emulators.js";
+import { UserError } from "../../src/lib/errors.js";
 
 const log = (line: string) => {
   process.stderr.write(`[emulators] ${line}\n`);

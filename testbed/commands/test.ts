@@ -3,9 +3,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { UserError } from "../lib/errors.js";
-import { repoRoot } from "../lib/paths.js";
-import { writeReport } from "../lib/report-file.js";
+import { UserError } from "../../src/lib/errors.js";
+import { repoRoot } from "../../src/lib/paths.js";
+import { writeReport } from "../../src/lib/report-file.js";
 import {
   buildReport,
   testsOf,

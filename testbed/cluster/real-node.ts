@@ -11,10 +11,10 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { PROVIDER_LABEL, TIER_LABEL } from "../../api/labels.js";
-import { UserError } from "../lib/errors.js";
+import { PROVIDER_LABEL, TIER_LABEL } from "../../src/api/labels.js";
+import { UserError } from "../../src/lib/errors.js";
 import { httpStatus } from "../lib/http.js";
-import { runDir, tool } from "../lib/paths.js";
+import { runDir, tool } from "../../src/lib/paths.js";
 import { podmanEnv } from "../lib/podman.js";
 import { isAlive, readPid, startDetached, stopProcess, waitUntil, type Supervised } from "../lib/process.js";
 import { NETWORK, setUp as setUpNetwork, tearDown as tearDownNetwork } from "./network.js";

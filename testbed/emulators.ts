@@ -1,8 +1,8 @@
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { UserError } from "./lib/errors.js";
+import { UserError } from "../src/lib/errors.js";
 import { httpStatus } from "./lib/http.js";
-import { runDir, tool } from "./lib/paths.js";
+import { runDir, tool } from "../src/lib/paths.js";
 import { assertPortsFree, isAlive, readPid, startDetached, stopProcess, waitUntil } from "./lib/process.js";
 
 /**

@@ -3,9 +3,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { httpStatus } from "../lib/http.js";
-import { kubectlFor } from "../lib/kubectl.js";
+import { kubectlFor } from "../../src/lib/kubectl.js";
 import { currentInferenceImage } from "../lib/podman.js";
-import { runDir, tool } from "../lib/paths.js";
+import { runDir, tool } from "../../src/lib/paths.js";
 import {
   assertPortsFree,
   isAlive,

@@ -2,9 +2,9 @@ import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { UserError } from "./errors.js";
+import { UserError } from "../../src/lib/errors.js";
 import { httpStatus } from "./http.js";
-import { repoRoot, runDir } from "./paths.js";
+import { repoRoot, runDir } from "../../src/lib/paths.js";
 import { startDetached, stopProcess, waitUntil } from "./process.js";
 
 const execFileAsync = promisify(execFile);

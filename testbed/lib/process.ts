@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } 
 import { connect } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { UserError } from "./errors.js";
+import { UserError } from "../../src/lib/errors.js";
 
 /** A long-running local process with its pid file and log under one state directory. */
 export interface Supervised {

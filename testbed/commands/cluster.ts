@@ -1,5 +1,5 @@
-import { UserError } from "../lib/errors.js";
-import { defaultStateDir, down, isRunning, up } from "../local-cluster/cluster.js";
+import { UserError } from "../../src/lib/errors.js";
+import { defaultStateDir, down, isRunning, up } from "../cluster/cluster.js";
 
 const log = (line: string) => {
   process.stderr.write(`[cluster] ${line}\n`);

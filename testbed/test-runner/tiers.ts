@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { currentInferenceImage, imageExists } from "../lib/podman.js";
-import { tool } from "../lib/paths.js";
-import { preflight } from "../local-cluster/real-node.js";
+import { tool } from "../../src/lib/paths.js";
+import { preflight } from "../cluster/real-node.js";
 import type { ExitCode } from "./report.js";
 
 /**

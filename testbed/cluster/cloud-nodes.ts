@@ -10,7 +10,7 @@ import {
   DescribeLaunchTemplatesCommand,
   EC2Client,
 } from "@aws-sdk/client-ec2";
-import type { Kubectl } from "../lib/kubectl.js";
+import type { Kubectl } from "../../src/lib/kubectl.js";
 import { KWOK_TAINT, POOL_LABEL, nodeManifest, type NodePool } from "./topology.js";
 
 /**

@@ -3,17 +3,14 @@
  * it as they would from a real bucket: the fixture GGUF (random weights, real llama.cpp), deterministic
  * from its seed. Prints the model's URI and sha256 as shell assignments.
  *
- *   npx tsx src/cli/local-cluster/sample-model.ts [--bucket spillway-models] [--key chat-small.gguf]
+ *   npx tsx testbed/cluster/sample-model.ts [--bucket spillway-models] [--key chat-small.gguf]
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { POD_REACHABLE_PORTS, NETWORK } from "./network.js";
-import { writeModel } from "../../lib/gguf-fixture.js";
+import { sampleModelBytes } from "../../src/cli/smoke/model.js";
 
 export const EMULATOR_REGION = "eu-central-1";
 
@@ -35,16 +32,6 @@ export interface SampleModel {
   uri: string;
   sha256: string;
   bytes: number;
-}
-
-/** The sample model's bytes (a tiny GGUF, generated once per machine) and their sha256. */
-export function sampleModelBytes(): { bytes: Buffer; sha256: string } {
-  const dir = join(tmpdir(), "spillway-fixtures");
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, "tiny-42.gguf");
-  if (!existsSync(path)) writeModel(path, "tiny", 42);
-  const bytes = readFileSync(path);
-  return { bytes, sha256: createHash("sha256").update(bytes).digest("hex") };
 }
 
 export async function publishSampleModel(

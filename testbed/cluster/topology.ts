@@ -3,7 +3,7 @@
  * and a pure function from it to Node manifests, so the shape is table-tested without a cluster.
  */
 
-import { POOL_LABEL, PROVIDER_LABEL, SPOT_TAINT_KEY, TIER_LABEL } from "../../api/labels.js";
+import { POOL_LABEL, PROVIDER_LABEL, SPOT_TAINT_KEY, TIER_LABEL } from "../../src/api/labels.js";
 
 export { POOL_LABEL, PROVIDER_LABEL, SPOT_TAINT_KEY, TIER_LABEL };
 /** kwok manages only nodes carrying this annotation. */
