@@ -11,12 +11,16 @@ import { unreachable } from "../src/cli/smoke/steps.js";
 import { MODEL_KEY, type Target, type Timeouts } from "../src/cli/smoke/targets.js";
 import { CloudNodes, emulatedGroup } from "./cluster/cloud-nodes.js";
 import * as cluster from "./cluster/cluster.js";
+import { PAUSE_IMAGE } from "./cluster/node-config.js";
+import * as realNode from "./cluster/real-node.js";
+import { currentInferenceImage } from "./lib/podman.js";
 import { EMULATOR_REGION, POD_AWS_ENV, publishSampleModel } from "./cluster/sample-model.js";
 import * as emulators from "./emulators.js";
 
 /**
  * `spillway smoke --cloud local`: the local cluster and the AWS emulator, with a pool of the run's own over
- * an emulated Auto Scaling group, whose instances the test bed's stand-in for cloud-init joins as nodes.
+ * an emulated Auto Scaling group, whose instances the test bed's stand-in for cloud-init boots as real spot
+ * nodes: the smoke replica runs there and answers the chat completion.
  */
 
 const LOCAL_TIMEOUTS: Timeouts = {
@@ -41,7 +45,6 @@ export function localTarget(infra: InfraConfig): Target {
     kubectl,
     driver: new AwsPoolDriver({ ...aws, timeoutMs: 10_000 }),
     timeouts: LOCAL_TIMEOUTS,
-    chatTier: "base",
     serverEnv: POD_AWS_ENV,
     async preflight() {
       if (!(await cluster.isRunning()))
@@ -51,7 +54,14 @@ export function localTarget(infra: InfraConfig): Target {
           `the AWS emulator at ${emulators.AWS_ENDPOINT} is not running`,
           "start it with `npm run emulators:up`",
         );
-      return "local cluster and AWS emulator up";
+      // The smoke replica runs on a real spot node, which hangs off the base node's bridge.
+      const noNode = realNode.unavailableReason(cluster.defaultStateDir());
+      if (noNode)
+        throw unreachable(
+          `the local cluster's real node is not running: ${noNode}`,
+          "npm run cluster:down && npm run cluster:up",
+        );
+      return "local cluster (with its real node) and AWS emulator up";
     },
     async pool(steps, runId) {
       const name = `smoke-${runId}`;
@@ -92,6 +102,14 @@ export function localTarget(infra: InfraConfig): Target {
         kubectl,
         autoscaling,
         kubeletVersion: version,
+        nodes: {
+          kind: "real",
+          clusterDir: cluster.defaultStateDir(),
+          apiserverPort: cluster.PORTS.apiserver,
+          images: [PAUSE_IMAGE, currentInferenceImage()],
+          baked: true,
+        },
+        log: (line) => process.stderr.write(`[smoke] ${line}\n`),
         pools: [
           {
             name,

@@ -1,8 +1,9 @@
 /**
  * npm run bench:burst [-- --runs 3 --models 1000]
  *
- * The spill-over's reaction time, end to end on the local control plane and the AWS emulator (both started
- * unless running), median of several runs:
+ * The operator's spill-over reaction time on the local control plane and the AWS emulator (both started
+ * unless running), with simulated (kwok) spot nodes and stand-in servers: what the operator and the control
+ * plane take, not what a real node takes to boot and serve. Median of several runs:
  *   - baseline: the test bed's own floor. A burst Deployment is scaled to 2 by hand and the group's
  *     desired capacity set to 1 at the same moment; time until both pods are Ready on the new node.
  *   - with the operator: 8 clients start on the base pod's server (a real Spillway server standing in
@@ -150,7 +151,15 @@ async function main() {
     JSON.parse(await kubectl(["version", "-o", "json"])) as { serverVersion: { gitVersion: string } }
   ).serverVersion.gitVersion;
   const cloudPools: CloudPool[] = [];
-  const nodes = new CloudNodes({ kubectl, autoscaling, pools: cloudPools, kubeletVersion: version });
+  // Simulated nodes: this measures the operator's reaction and the control plane's floor, not a serving
+  // burst pod (npm run bench:spot-node times a real spot node's boot).
+  const nodes = new CloudNodes({
+    kubectl,
+    autoscaling,
+    pools: cloudPools,
+    kubeletVersion: version,
+    nodes: { kind: "kwok" },
+  });
   nodes.start();
   const standIns = await podStandIns({ kubectl, namespace: ns, model: "chat", parallel: 2 });
   const operator = await startOperator({

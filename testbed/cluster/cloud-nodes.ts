@@ -11,13 +11,19 @@ import {
   EC2Client,
 } from "@aws-sdk/client-ec2";
 import type { Kubectl } from "../../src/lib/kubectl.js";
+import { bootSpotNode, removeSpotNode, type BootTimings, type SpotNodeSpec } from "./spot-node.js";
 import { KWOK_TAINT, POOL_LABEL, nodeManifest, type NodePool } from "./topology.js";
 
 /**
  * The test bed's stand-in for cloud-init and the k3s agent: every in-service instance of an emulated
- * Auto Scaling group becomes a kwok Node of its pool (labels, taint, capacity, and the providerID a real
- * node gets from its cloud), and the Node goes when the instance leaves the group. With it, the operator's
- * AWS driver runs against the AWS emulator exactly as against AWS, and burst pods find nodes to run on.
+ * Auto Scaling group becomes a node of its pool (labels, taint, and the providerID a real node gets from
+ * its cloud), and the node goes when the instance leaves the group, its Node object too (the cloud
+ * controller manager's part). With it, the operator's AWS driver runs against the AWS emulator exactly as
+ * against AWS, and burst pods find nodes to run on.
+ *
+ * A node is real by default: its own kubelet, containerd and network namespace (spot-node.ts), whose burst
+ * pods fetch their model and answer requests. `kwok` nodes are simulated: for the scale tiers only, never
+ * for a story that says a burst pod serves.
  */
 
 export interface CloudPool {
@@ -31,11 +37,40 @@ export interface CloudPool {
   neverJoin?: boolean;
 }
 
+export type NodeKind =
+  | {
+      kind: "real";
+      clusterDir: string;
+      apiserverPort: number;
+      images: string[];
+      /** Boot from the baked image (the inference image pre-pulled), as a production node image would. */
+      baked: boolean;
+      /** Real nodes at once on this machine; an instance beyond it waits for a free one. */
+      maxNodes?: number;
+      timeoutMs?: number;
+    }
+  | { kind: "kwok" };
+
+/** One real node's boot: from the instance seen in service to the node Ready with kube-proxy up. */
+export interface BootRecord {
+  instance: string;
+  node: string;
+  pool: string;
+  seconds: number;
+  steps: BootTimings;
+}
+
+const DEFAULT_MAX_REAL_NODES = 3;
+
 export class CloudNodes {
   private timer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> | undefined;
+  private readonly booting = new Map<string, Promise<void>>();
+  private readonly real = new Set<string>();
+  private readonly waiting = new Set<string>();
   /** Instances seen per pool, for the test's story. */
   readonly joined = new Set<string>();
+  readonly boots: BootRecord[] = [];
 
   constructor(
     private readonly o: {
@@ -44,6 +79,7 @@ export class CloudNodes {
       /** The pools to mirror; more may be added while it runs. */
       pools: CloudPool[];
       kubeletVersion: string;
+      nodes: NodeKind;
       log?: (line: string) => void;
     },
   ) {}
@@ -56,9 +92,12 @@ export class CloudNodes {
     }, intervalMs);
   }
 
+  /** Stops following the groups; real nodes it booted are removed, so nothing outlives the run. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.syncing;
+    await Promise.allSettled(this.booting.values());
+    for (const name of [...this.real]) await this.remove(name);
   }
 
   async sync(): Promise<void> {
@@ -79,47 +118,119 @@ export class CloudNodes {
       const have = new Set(nodes.map((n) => n.spec.providerID?.split("/").at(-1)));
       const want = new Set(pool.neverJoin ? [] : instances.map((i) => i.id));
       for (const { id, zone: az } of instances) {
-        if (!want.has(id) || have.has(id)) continue;
-        const zone = az ?? `${pool.region}a`;
-        await this.o.kubectl(["apply", "-f", "-"], JSON.stringify(this.manifest(pool, id, zone)));
-        this.joined.add(id);
-        this.o.log?.(`cloud nodes: ${id} joined ${pool.name}`);
+        if (!want.has(id) || have.has(id) || this.booting.has(id)) continue;
+        this.join(pool, id, az ?? `${pool.region}a`);
       }
       for (const n of nodes) {
         const id = n.spec.providerID?.split("/").at(-1);
         if (id && want.has(id)) continue;
-        await this.o.kubectl(["delete", "node", n.metadata.name, "--wait=false", "--ignore-not-found"]);
+        await this.remove(n.metadata.name);
         this.o.log?.(`cloud nodes: ${n.metadata.name} left ${pool.name}`);
       }
     }
   }
 
-  private manifest(pool: CloudPool, instanceId: string, zone: string) {
-    const shape: NodePool = {
-      name: pool.name,
-      tier: "burst",
-      provider: "aws",
-      region: pool.region,
-      instanceType: "emulated",
-      count: 1,
-      cpu: pool.cpu,
-      memory: pool.memory,
-      spot: true,
-    };
-    const m = nodeManifest(shape, 0, this.o.kubeletVersion);
-    const name = `${pool.name}-${instanceId}`;
-    return {
+  private join(pool: CloudPool, id: string, zone: string): void {
+    const spec = nodeSpec(pool, id, zone, this.o.kubeletVersion);
+    const nodes = this.o.nodes;
+    if (nodes.kind === "kwok") {
+      this.booting.set(
+        id,
+        this.o
+          .kubectl(["apply", "-f", "-"], JSON.stringify(spec.kwok))
+          .then(() => {
+            this.joined.add(id);
+            this.o.log?.(`cloud nodes: ${id} joined ${pool.name} (kwok)`);
+          })
+          .finally(() => this.booting.delete(id)),
+      );
+      return;
+    }
+    if (this.real.size >= (nodes.maxNodes ?? DEFAULT_MAX_REAL_NODES)) {
+      if (!this.waiting.has(id))
+        this.o.log?.(`cloud nodes: ${id} waits, ${this.real.size} real nodes running`);
+      this.waiting.add(id);
+      return;
+    }
+    this.waiting.delete(id);
+    this.real.add(spec.name);
+    const started = Date.now();
+    this.booting.set(
+      id,
+      bootSpotNode(spec.real, {
+        clusterDir: nodes.clusterDir,
+        apiserverPort: nodes.apiserverPort,
+        images: nodes.images,
+        baked: nodes.baked,
+        timeoutMs: nodes.timeoutMs ?? 120_000,
+        kubectl: (args) => this.o.kubectl(args),
+        ...(this.o.log ? { log: this.o.log } : {}),
+      })
+        .then((steps) => {
+          const seconds = (Date.now() - started) / 1000;
+          this.boots.push({ instance: id, node: spec.name, pool: pool.name, seconds, steps });
+          this.joined.add(id);
+          this.o.log?.(`cloud nodes: ${id} joined ${pool.name} as ${spec.name} in ${seconds.toFixed(1)}s`);
+        })
+        .catch((err: unknown) => {
+          this.real.delete(spec.name);
+          this.o.log?.(`cloud nodes: ${id} failed to join ${pool.name}: ${String(err)}`);
+        })
+        .finally(() => this.booting.delete(id)),
+    );
+  }
+
+  private async remove(name: string): Promise<void> {
+    if (this.o.nodes.kind === "real" && this.real.has(name)) {
+      await removeSpotNode(this.o.nodes.clusterDir, name);
+      this.real.delete(name);
+    }
+    await this.o.kubectl(["delete", "node", name, "--wait=false", "--ignore-not-found"]);
+  }
+}
+
+/** The node an instance becomes: as kwok's manifest, and as a real node's registration. */
+export function nodeSpec(
+  pool: CloudPool,
+  instanceId: string,
+  zone: string,
+  kubeletVersion: string,
+): { name: string; kwok: object; real: SpotNodeSpec } {
+  const shape: NodePool = {
+    name: pool.name,
+    tier: "burst",
+    provider: "aws",
+    region: pool.region,
+    instanceType: "emulated",
+    count: 1,
+    cpu: pool.cpu,
+    memory: pool.memory,
+    spot: true,
+  };
+  const m = nodeManifest(shape, 0, kubeletVersion);
+  const name = `${pool.name}-${instanceId}`.toLowerCase();
+  const providerID = `aws:///${zone}/${instanceId}`;
+  const taints = m.spec.taints.filter((t) => t.key !== KWOK_TAINT.key);
+  // The kubelet sets the hostname label itself; `type=kwok` is kwok's.
+  const labels = Object.fromEntries(
+    Object.entries(m.metadata.labels).filter(([k]) => k !== "type" && k !== "kubernetes.io/hostname"),
+  );
+  return {
+    name,
+    // Without kwok's taint: the spot taint and the pool's affinity already keep every other pod off, and
+    // a smoke run's burst replica, from a namespace that is not simulated, must be able to land here.
+    kwok: {
       ...m,
       metadata: { ...m.metadata, name, labels: { ...m.metadata.labels, "kubernetes.io/hostname": name } },
-      // Without kwok's taint: the spot taint and the pool's affinity already keep every other pod off, and
-      // a smoke run's burst replica, from a namespace that is not simulated, must be able to land here.
-      spec: {
-        ...m.spec,
-        taints: m.spec.taints.filter((t) => t.key !== KWOK_TAINT.key),
-        providerID: `aws:///${zone}/${instanceId}`,
-      },
-    };
-  }
+      spec: { ...m.spec, taints, providerID },
+    },
+    real: {
+      name,
+      labels: { ...labels, "topology.kubernetes.io/zone": zone },
+      taints: taints.map((t) => `${t.key}=${t.value}:${t.effect}`),
+      providerID,
+    },
+  };
 }
 
 /**

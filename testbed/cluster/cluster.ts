@@ -57,6 +57,8 @@ const SERVER_SANS = [
   "IP:127.0.0.1",
   "DNS:localhost",
   `IP:${NETWORK.apiServiceIp}`,
+  // Where spot nodes, in network namespaces of their own, dial it (network.ts forwards it to loopback).
+  `IP:${NETWORK.gateway}`,
   "DNS:kubernetes",
   "DNS:kubernetes.default",
   "DNS:kubernetes.default.svc",

@@ -10,11 +10,15 @@ import { writeFileSync } from "node:fs";
  */
 export const NETWORK = {
   range: "198.18.0.0/15",
-  /** The real node's pods, on the bridge. */
+  /** The base node's pods and every spot node's own address, on the bridge. */
   bridge: "spw0",
   podCidr: "198.18.0.0/24",
   /** The bridge's own address: the pods' gateway, and how they reach the host's loopback services. */
   gateway: "198.18.0.1",
+  /** The base node's pods take .2–.199 of podCidr; .201–.250 are the spot nodes' own addresses. */
+  basePodRange: { start: "198.18.0.2", end: "198.18.0.199" },
+  /** Every real node's pods (the base's and the spot nodes' 198.18.<slot>.0/24), for kube-proxy. */
+  realPodCidr: "198.18.0.0/17",
   /** kwok's simulated pods: addresses that are never routed anywhere. */
   kwokPodCidr: "198.18.128.0/17",
   kwokNodeIp: "198.18.128.1",
@@ -22,6 +26,20 @@ export const NETWORK = {
   /** The `kubernetes` Service's ClusterIP (the first address of the service range). */
   apiServiceIp: "198.19.0.1",
 } as const;
+
+/** How many spot nodes can run at once: slots 1–50, each with an address and a pod range of its own. */
+export const SPOT_SLOTS = 50;
+
+/**
+ * Spot node `slot`'s addresses: its own on the bridge (a veth from its network namespace), and its pods'
+ * range, which the host routes through it.
+ */
+export function spotAddresses(slot: number): { nodeIp: string; podCidr: string; podGateway: string } {
+  if (!Number.isInteger(slot) || slot < 1 || slot > SPOT_SLOTS) {
+    throw new RangeError(`spot node slot ${slot} outside 1..${SPOT_SLOTS}`);
+  }
+  return { nodeIp: `198.18.0.${200 + slot}`, podCidr: `198.18.${slot}.0/24`, podGateway: `198.18.${slot}.1` };
+}
 
 /**
  * Host loopback services that pods reach at `gateway:port`, without listening beyond loopback: the
@@ -78,6 +96,8 @@ export function chainRules(
       rules: [
         // The API server listens on loopback only; in-cluster clients dial the `kubernetes` ClusterIP.
         toLoopback(NETWORK.apiServiceIp, 443, apiserverPort),
+        // Spot nodes (and their pods, after their own node's DNAT) dial it at the gateway.
+        toLoopback(NETWORK.gateway, apiserverPort, apiserverPort),
         ...Object.values(POD_REACHABLE_PORTS).map((p) => toLoopback(NETWORK.gateway, p, p)),
       ],
     },

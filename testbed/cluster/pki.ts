@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NETWORK } from "./network.js";
 
@@ -109,6 +109,40 @@ export function createPki(dir: string, serverSans: string[]): Pki {
   return loadPki(dir);
 }
 
+/**
+ * A node's own kubelet certificates, signed by the cluster's CA into `dir`: a client certificate under the
+ * Node authorizer (system:node:NAME) and a serving certificate naming the node's address, which the API
+ * server checks when it calls the kubelet. Each spot node gets its own, as a joining node would.
+ */
+export function issueNodeCertificates(
+  pki: Pki,
+  dir: string,
+  node: string,
+  ip: string,
+): { client: { cert: string; key: string }; serving: { cert: string; key: string } } {
+  mkdirSync(dir, { recursive: true });
+  const ca = (name: string) => ({ from: join(pki.dir, name), to: join(dir, name) });
+  // sign() reads the CA next to what it writes; copies keep the cluster's own folder untouched.
+  for (const f of ["ca.crt", "ca.key"].map(ca)) writeFileSync(f.to, readFileSync(f.from));
+  sign(
+    dir,
+    "kubelet",
+    `/O=system:nodes/CN=system:node:${node}`,
+    "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n",
+  );
+  sign(
+    dir,
+    "kubelet-serving",
+    `/CN=${node}`,
+    `subjectAltName=IP:${ip},DNS:${node}\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n`,
+  );
+  rmSync(join(dir, "ca.key"));
+  return {
+    client: { cert: join(dir, "kubelet.crt"), key: join(dir, "kubelet.key") },
+    serving: { cert: join(dir, "kubelet-serving.crt"), key: join(dir, "kubelet-serving.key") },
+  };
+}
+
 export function loadPki(dir: string): Pki {
   return {
     dir,
@@ -125,9 +159,14 @@ export function loadPki(dir: string): Pki {
 }
 
 /** A kubeconfig with the CA and client credentials embedded, so it stays valid if copied elsewhere. */
-export function kubeconfig(server: string, pki: Pki, identity: string): string {
+export function kubeconfig(
+  server: string,
+  pki: Pki,
+  identity: string,
+  files: { cert: string; key: string } = pki.client(identity),
+): string {
   const b64 = (path: string) => readFileSync(path).toString("base64");
-  const { cert, key } = pki.client(identity);
+  const { cert, key } = files;
   return [
     "apiVersion: v1",
     "kind: Config",

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -17,11 +18,13 @@ import type { SmokeReport } from "../../src/cli/smoke/run.js";
 import { kubectlFor, uniqueName } from "../helpers/kube.js";
 import { startOperator, type OperatorProcess } from "../helpers/operator.js";
 import { spawnTs } from "../helpers/process.js";
+import { defaultStateDir } from "../../testbed/cluster/cluster.js";
+import { spotNodes } from "../../testbed/cluster/spot-node.js";
 import { waitFor } from "../helpers/wait.js";
 
 // `spillway smoke` as a platform engineer runs it. `--cloud local`: against the local cluster and the AWS
-// emulator, with a BurstPool of the run's own; the operator sizes its emulated group, whose instance joins
-// as a (kwok) node, and the local real node's base replica answers. `--cloud aws` with AWS_ENDPOINT_URL:
+// emulator, with a BurstPool of the run's own; the operator sizes its emulated group, whose instance boots
+// as a real spot node, and the burst replica there answers. `--cloud aws` with AWS_ENDPOINT_URL:
 // the fleet path itself (the fleet's BurstPool, the model in the stack's bucket, the burst replica asked
 // over the API server's proxy), here against the emulator, where the spot node's replica is simulated and
 // cannot answer: the run fails at the chat and still drains and removes everything it made. The real
@@ -53,6 +56,9 @@ async function expectTornDown(r: SmokeReport) {
   expect(models.trim()).toBe("");
   const nodes = await kubectl(["get", "nodes", "-l", `spillway.dev/pool=${r.pool?.name}`, "-o", "name"]);
   expect(nodes.trim()).toBe("");
+  // Nothing of a real spot node is left on the host: no folder, no network namespace.
+  expect(spotNodes(defaultStateDir())).toEqual([]);
+  expect(execFileSync("ip", ["netns", "list"], { encoding: "utf8" })).not.toMatch(/spw-s\d+/);
 }
 
 const report = (path: string) => JSON.parse(readFileSync(path, "utf8")) as SmokeReport;
@@ -84,7 +90,7 @@ afterAll(async () => {
 
 describe("spillway smoke --cloud local", () => {
   it(
-    "the operator spills the smoke replica onto a spot node, the model answers, the node is drained; every step timed, the cost estimated",
+    "the operator spills the smoke replica onto a real spot node, the burst replica there answers, the node is drained; every step timed, the cost estimated",
     { timeout: 420_000 },
     async () => {
       const path = join(dir, "local.json");
@@ -101,11 +107,15 @@ describe("spillway smoke --cloud local", () => {
         ["chat", "passed"],
         ...[0, 1, 2, 3, 4, 5].map(() => ["teardown", "passed"]),
       ]);
-      expect(r.steps.find((s) => s.name === "chat completion")?.detail).toMatch(
-        /^\d+ tokens from smoke-[0-9a-f]+-base-\S+ on spillway-node-0$/,
+      // The burst replica answered, on the spot node the run's instance became (a real kubelet, not kwok).
+      const answer = /^\d+ tokens from (smoke-[0-9a-f]+-burst-\S+) on (\S+)$/.exec(
+        r.steps.find((s) => s.name === "chat completion")?.detail ?? "",
       );
+      expect(answer, JSON.stringify(r.steps)).not.toBeNull();
+      expect(answer?.[2]).toBe(r.node?.name);
       expect(r.node?.joined).toBe(true);
       expect(r.node?.name).toMatch(new RegExp(`^${r.pool?.name}-i-`));
+      expect(p.output()).toMatch(new RegExp(`joined ${r.pool?.name} as ${r.node?.name} in [0-9.]+s`));
       expect(r.steps.find((s) => s.name.startsWith("teardown: spot node"))?.detail).toMatch(
         /^the operator removed /,
       );
@@ -192,11 +202,14 @@ describe("spillway smoke --cloud aws, the fleet path, against the AWS emulator",
     const version = JSON.parse(await kubectl(["version", "-o", "json"])) as {
       serverVersion: { gitVersion: string };
     };
+    // A simulated node on purpose: its replica joins and is scheduled but can never answer, which is the
+    // failure this story is about.
     joiner = new CloudNodes({
       kubectl,
       autoscaling,
       kubeletVersion: version.serverVersion.gitVersion,
       pools: [{ name: pool, group: pool, region, cpu: "4", memory: "16Gi" }],
+      nodes: { kind: "kwok" },
     });
     joiner.start();
   }, 60_000);

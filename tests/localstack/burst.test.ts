@@ -14,10 +14,11 @@ import { startOperator, type OperatorProcess } from "../helpers/operator.js";
 import { podStandIns, steadyLoad, type StandIns } from "../helpers/stand-ins.js";
 import { waitFor } from "../helpers/wait.js";
 
-// A platform engineer's model spills over onto spot capacity: load on its base pods (real Spillway
-// servers standing in for the kwok pods) fills the base, the operator raises an Auto Scaling group's
-// desired capacity in the AWS emulator, its instances join as nodes, burst pods run there; when the load
-// stops, burst drains, the empty nodes are removed by instance and the group goes back to 0.
+// The operator's spill-over decisions against the AWS emulator, on simulated capacity: load on a model's
+// base pods (real Spillway servers standing in for the kwok pods) fills the base, the operator raises an
+// Auto Scaling group's desired capacity, its instances join as kwok nodes, burst pods are scheduled there;
+// when the load stops, burst drains, the empty nodes are removed by instance and the group goes back to 0.
+// Nothing here says a burst pod serves: spill-over.test.ts does that with real spot nodes and real pods.
 const endpoint = inject("awsEndpoint");
 const kubeconfig = inject("kubeconfig");
 const kubectl = kubectlFor(kubeconfig);
@@ -166,6 +167,7 @@ beforeAll(async () => {
     autoscaling,
     pools: cloudPools,
     kubeletVersion: version.serverVersion.gitVersion,
+    nodes: { kind: "kwok" },
   });
   nodes.start();
   standIns = await podStandIns({ kubectl, namespace: ns, model: "chat", parallel: 2 });
@@ -178,8 +180,8 @@ afterAll(async () => {
   await kubectl(["delete", "namespace", ns, "--wait=false"]);
 });
 
-describe("spill-over onto spot capacity", () => {
-  it("fills the base, bursts onto nodes the operator asks the ASG for, and drains back to 0", async () => {
+describe("spill-over decisions on simulated spot capacity (kwok nodes, stand-in servers)", () => {
+  it("fills the base, schedules burst replicas onto nodes the operator asks the ASG for, and drains back to 0", async () => {
     const { name: pool, asg } = await spotPool("load");
     const standIns_ = standIns!;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { NETWORK, POD_REACHABLE_PORTS, chainRules } from "../../testbed/cluster/network.js";
-import { cniConfig, kubeProxyConfig, kubeletConfig, nodePaths } from "../../testbed/cluster/real-node.js";
-import { loadPki } from "../../testbed/cluster/pki.js";
+import { cniConfig, kubeProxyConfig, kubeletConfig } from "../../testbed/cluster/node-config.js";
+import { BASE_NODE, nodePaths } from "../../testbed/cluster/real-node.js";
 
 /** An IPv4 CIDR as [first, last] numbers. */
 function span(cidr: string): [number, number] {
@@ -40,6 +40,7 @@ describe("local cluster network plan", () => {
     const targets = dnat.map((r) => r[r.length - 1]);
     expect(targets).toEqual([
       "127.0.0.1:16443",
+      "127.0.0.1:16443",
       ...Object.values(POD_REACHABLE_PORTS).map((p) => `127.0.0.1:${p}`),
     ]);
     for (const r of dnat) expect(r.slice(0, 2)).toEqual(["-i", "spw0"]);
@@ -49,16 +50,18 @@ describe("local cluster network plan", () => {
 
   it("the node's components listen on loopback or the bridge only, and nothing masquerades", () => {
     const p = nodePaths("/state");
-    const kubelet = kubeletConfig(p, loadPki("/state/pki")) as Record<string, unknown>;
+    const tls = { caCert: "/ca", cert: "/c", key: "/k" };
+    const kubelet = kubeletConfig(p, BASE_NODE, tls) as Record<string, unknown>;
     expect([kubelet.address, kubelet.healthzBindAddress]).toEqual([NETWORK.gateway, "127.0.0.1"]);
     expect(kubelet.readOnlyPort).toBe(0);
     expect(kubelet.authentication).toMatchObject({ anonymous: { enabled: false } });
-    const proxy = kubeProxyConfig("/k") as Record<string, unknown>;
+    const proxy = kubeProxyConfig("/k", BASE_NODE) as Record<string, unknown>;
     expect(String(proxy.healthzBindAddress)).toMatch(/^127\.0\.0\.1:/);
     expect(String(proxy.metricsBindAddress)).toMatch(/^127\.0\.0\.1:/);
     expect(proxy.nodePortAddresses).toEqual([`${NETWORK.gateway}/32`]);
-    const bridge = (cniConfig(p) as { plugins: { type: string; ipMasq?: boolean; ipam?: unknown }[] })
-      .plugins[0];
+    const bridge = (
+      cniConfig(p, BASE_NODE) as { plugins: { type: string; ipMasq?: boolean; ipam?: unknown }[] }
+    ).plugins[0];
     expect(bridge).toMatchObject({ type: "bridge", ipMasq: false });
     expect(JSON.stringify(bridge?.ipam)).toContain(NETWORK.podCidr);
   });

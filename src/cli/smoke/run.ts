@@ -177,14 +177,12 @@ export function smoke(o: SmokeOptions): {
         poll(
           // The model is Ready with any replica ready; the one that will answer must be too.
           async () =>
-            readyOf(await conditions())?.status === "True" && (await readyPod(target.chatTier))
-              ? true
-              : undefined,
+            readyOf(await conditions())?.status === "True" && (await readyPod("burst")) ? true : undefined,
           timeouts.readyMs,
           async () => {
             const ready = readyOf(await conditions().catch(() => []));
             if (ready?.status === "True")
-              return new Error(`no ${target.chatTier} replica Ready within ${timeouts.readyMs / 1000} s`);
+              return new Error(`no burst replica Ready within ${timeouts.readyMs / 1000} s`);
             return new Error(
               `not Ready within ${timeouts.readyMs / 1000} s: ${ready?.reason ?? "?"}: ${ready?.message ?? ""}`,
             );
@@ -228,8 +226,8 @@ export function smoke(o: SmokeOptions): {
   }
 
   async function chat(): Promise<string> {
-    const pod = await readyPod(target.chatTier);
-    if (!pod) throw new Error(`no Ready ${target.chatTier} replica of ${name} to ask`);
+    const pod = await readyPod("burst");
+    if (!pod) throw new Error(`no Ready burst replica of ${name} to ask`);
     // Through the API server's proxy, as an operator reaches a pod: no address of the fleet needs to be
     // reachable from here, and no Service rule needs to be in place yet.
     const request = { model: name, messages: [{ role: "user", content: "Say hello." }], max_tokens: 8 };
@@ -301,7 +299,6 @@ export function smoke(o: SmokeOptions): {
   }
 
   function inferenceModel(file: ModelFile) {
-    const base = target.chatTier === "base" ? 1 : 0;
     return {
       apiVersion: "spillway.dev/v1alpha1",
       kind: "InferenceModel",
@@ -315,7 +312,7 @@ export function smoke(o: SmokeOptions): {
           env: target.serverEnv,
         },
         replicas: {
-          base: { min: base, max: base },
+          base: { min: 0, max: 0 },
           burst: { min: 1, max: 1, pools: [pool?.name ?? ""] },
         },
       },

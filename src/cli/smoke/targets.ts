@@ -47,11 +47,6 @@ export interface Target {
   kubectl: Kubectl;
   driver: PoolDriver;
   timeouts: Timeouts;
-  /**
-   * Which replica answers the chat completion. The burst one on a real cloud; on `local` the spot node is a
-   * kwok node whose pod is simulated, so a base replica on the local cluster's real node answers instead.
-   */
-  chatTier: "base" | "burst";
   /** Server environment the model's pods need to read the file. */
   serverEnv: { name: string; value: string }[];
   /** Fails with exit 2 or 3 when the run cannot start; nothing is created before it passes. */
@@ -118,7 +113,6 @@ function fleetTarget(cloud: "aws" | "gcp", infra: InfraConfig, env: NodeJS.Proce
     kubectl,
     driver,
     timeouts: REAL_TIMEOUTS,
-    chatTier: "burst",
     // aws: a signed URL needs nothing; gcp: the node's service account reads the bucket.
     serverEnv: [],
     async preflight() {
