@@ -19,6 +19,8 @@ export interface ChatMessage {
   content: string | null;
   toolCalls?: ToolCall[] | undefined;
   toolCallId?: string | undefined;
+  /** On a tool message, the function that answers (LangChain sends it): it must be the call's. */
+  name?: string | undefined;
 }
 
 export function chatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
@@ -33,15 +35,22 @@ export function chatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
     }
     results.set(m.toolCallId, m.content ?? "");
   });
-  const calls = new Set<string>();
+  const calls = new Map<string, string>();
   const history: ChatHistoryItem[] = [];
   messages.forEach((m, i) => {
     if (m.role === "tool") {
-      if (!calls.has(m.toolCallId ?? "")) {
+      const called = calls.get(m.toolCallId ?? "");
+      if (called === undefined) {
         throw errors.invalidRequest(
           `messages[${i}]: a message with role 'tool' must answer a tool call of an earlier assistant message; ` +
             `no call has id '${m.toolCallId}'.`,
           `messages[${i}].tool_call_id`,
+        );
+      }
+      if (m.name !== undefined && m.name !== called) {
+        throw errors.invalidRequest(
+          `messages[${i}]: name '${m.name}' is not the function of call '${m.toolCallId}' ('${called}').`,
+          `messages[${i}].name`,
         );
       }
       return;
@@ -49,7 +58,7 @@ export function chatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
     if (m.role === "assistant") {
       const response: (string | ChatModelFunctionCall)[] = m.content ? [m.content] : [];
       for (const [j, call] of (m.toolCalls ?? []).entries()) {
-        calls.add(call.id);
+        calls.set(call.id, call.name);
         response.push({
           type: "functionCall",
           name: call.name,

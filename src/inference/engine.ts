@@ -15,6 +15,7 @@ import {
   type LlamaModel,
   type Token,
   LlamaText,
+  TokenBias,
 } from "node-llama-cpp";
 import { chatHistory, type ChatMessage } from "./chat-history.js";
 import { errors } from "./errors.js";
@@ -24,10 +25,21 @@ import { StopMatcher } from "./stop-matcher.js";
 import { chooseThreads } from "./threads.js";
 import { jsonSchemaGrammar } from "./json-schema-grammar.js";
 import {
+  LogprobRecorder,
+  ScoringCompletion,
+  scorePrompt,
+  type PromptLogprob,
+  type TokenLogprob,
+} from "./logprobs.js";
+import { DETOKENIZER_CONTEXT, TokenPieces } from "./token-pieces.js";
+import {
   callSyntax,
   callTriggers,
   chatModelFunctions,
   nameGrammar,
+  nextCallSyntax,
+  optionalGrammar,
+  plainText,
   type ToolChoice,
   type Tools,
 } from "./tools.js";
@@ -39,6 +51,7 @@ import {
  */
 
 export type { ChatMessage } from "./chat-history.js";
+export type { PromptLogprob, TokenLogprob, TopLogprob } from "./logprobs.js";
 
 export type Prompt =
   { kind: "text"; text: string } | { kind: "chat"; messages: ChatMessage[]; tools?: Tools | undefined };
@@ -57,6 +70,12 @@ export interface SamplingParams {
   presencePenalty?: number | undefined;
   frequencyPenalty?: number | undefined;
   responseFormat?: ResponseFormat | undefined;
+  /** Added to the logits of these tokens before sampling (OpenAI's `logit_bias`). */
+  logitBias?: Map<Token, number> | undefined;
+  /** Log probabilities of the answer's tokens, with this many alternatives each; none when undefined. */
+  logprobs?: number | undefined;
+  /** Log probabilities of the prompt's tokens too (with `logprobs` alternatives each). */
+  promptLogprobs?: boolean | undefined;
 }
 
 /** A request ready to run: tokenized, with its limits resolved. */
@@ -70,6 +89,11 @@ export interface PreparedRequest {
   grammar?: LlamaGrammar | undefined;
   sampling: SamplingParams;
   tools?: PreparedTools | undefined;
+  /**
+   * The prompt's last tokens, for a text prompt the answer continues: its first token's text depends on
+   * them (a sentencepiece model drops a leading space only at the start of a text).
+   */
+  context?: Token[] | undefined;
 }
 
 interface PreparedTools {
@@ -78,6 +102,8 @@ interface PreparedTools {
   arguments: Map<string, LlamaGrammar>;
   /** What starts a call the model writes unprompted. */
   triggers: LlamaText[];
+  /** After a call: end, or start another (only when more than one call is allowed). */
+  next?: LlamaGrammar | undefined;
 }
 
 export type FinishReason = "stop" | "length" | "tool_calls";
@@ -95,20 +121,32 @@ export interface GenerationResult {
   finishReason: FinishReason;
   promptTokens: number;
   completionTokens: number;
+  /** The answer text's tokens, when asked for (see logprobs.ts for which distribution). */
+  logprobs?: TokenLogprob[] | undefined;
+  /** The prompt's tokens, when asked for. */
+  promptLogprobs?: PromptLogprob[] | undefined;
 }
 
 export interface GenerateCallbacks {
   signal?: AbortSignal;
-  /** Text as it is produced; a possible start of a stop sequence is held back until resolved. */
-  onText?: (text: string) => void;
+  /**
+   * Text as it is produced; a possible start of a stop sequence is held back until resolved. With
+   * logprobs asked for, the tokens whose text is now all out (possibly with no new text, at the end).
+   */
+  onText?: (text: string, logprobs?: TokenLogprob[]) => void;
   /** Called once when the first token is sampled. */
   onFirstToken?: () => void;
-  /** A tool call starts: its name is known, its arguments follow through onToolArguments. */
+  /** A tool call starts (one per call, in order): its name is known, its arguments follow. */
   onToolCall?: (name: string) => void;
   onToolArguments?: (text: string) => void;
+  /** The prompt's tokens, scored before generation starts, when asked for. */
+  onPromptLogprobs?: (logprobs: PromptLogprob[]) => void;
 }
 
-/** One pass of the model over a slot's sequence; a request is one pass, a tool call up to three. */
+/**
+ * One pass of the model over a slot's sequence; a request is one pass, each tool call up to three more
+ * (its name, its arguments, whether another follows).
+ */
 interface Pass {
   tokens: Token[];
   maxTokens: number;
@@ -116,7 +154,11 @@ interface Pass {
   triggers: (LlamaText | (string | Token)[])[];
   /** The user's stop sequences, matched on text. */
   stop: string[];
-  onText?: ((text: string) => void) | undefined;
+  onText?: ((text: string, logprobs?: TokenLogprob[]) => void) | undefined;
+  /** Record the tokens' log probabilities, with this many alternatives each. */
+  logprobs?: number | undefined;
+  /** The tokens the generated ones continue, for their text (PreparedRequest.context). */
+  context?: Token[] | undefined;
 }
 
 interface PassResult {
@@ -124,12 +166,15 @@ interface PassResult {
   finishReason: "stop" | "length";
   /** Stopped at the start of a tool call. */
   calling: boolean;
+  logprobs?: TokenLogprob[] | undefined;
 }
 
 interface Slot {
   id: number;
   sequence: LlamaContextSequence;
   completion: LlamaCompletion;
+  /** The same sequence with token probabilities reported; made for the first request that asks. */
+  scoring?: ScoringCompletion;
 }
 
 export interface EngineOptions {
@@ -173,6 +218,7 @@ export class Engine implements ServedEngine {
   readonly threads: number;
   private jsonGrammar: Promise<LlamaGrammar> | undefined;
   private embedder: Promise<LlamaEmbeddingContext> | undefined;
+  private readonly pieces: TokenPieces;
 
   private constructor(
     private readonly llama: Llama,
@@ -186,6 +232,7 @@ export class Engine implements ServedEngine {
   ) {
     this.slots = new SlotPool(slots, maxQueue);
     this.threads = threads;
+    this.pieces = new TokenPieces(model);
   }
 
   static async load(opts: EngineOptions): Promise<Engine> {
@@ -305,6 +352,7 @@ export class Engine implements ServedEngine {
         );
       }
     }
+    this.checkLogitBias(sampling.logitBias);
     const tools = prompt.kind === "chat" && prompt.tools ? await this.prepareTools(prompt.tools) : undefined;
     return {
       tokens,
@@ -314,7 +362,27 @@ export class Engine implements ServedEngine {
       grammar,
       sampling,
       tools,
+      context: prompt.kind === "text" ? tokens.slice(-DETOKENIZER_CONTEXT) : undefined,
     };
+  }
+
+  /** node-llama-cpp's TokenBias skips end-of-generation tokens: biasing one is refused, not dropped. */
+  private checkLogitBias(bias: Map<Token, number> | undefined) {
+    for (const token of bias?.keys() ?? []) {
+      if (token >= this.vocabularySize) {
+        throw errors.invalidRequest(
+          `logit_bias has token ${token}, outside the model's vocabulary of ${this.vocabularySize}.`,
+          "logit_bias",
+        );
+      }
+      if (this.model.isEogToken(token)) {
+        throw errors.invalidRequest(
+          `logit_bias cannot bias token ${token}: it ends generation, and this server does not bias those.`,
+          "logit_bias",
+          "unsupported_value",
+        );
+      }
+    }
   }
 
   private async prepareTools(tools: Tools): Promise<PreparedTools> {
@@ -329,25 +397,58 @@ export class Engine implements ServedEngine {
         );
       }
     }
-    return { choice: tools.choice, arguments: grammars, triggers: callTriggers(this.chatWrapper) };
+    // A start the grammar cannot spell (a special token) leaves such a wrapper at one call.
+    const next =
+      tools.parallel && typeof tools.choice !== "object"
+        ? plainText(nextCallSyntax(this.chatWrapper), this.model.tokenizer)
+        : undefined;
+    return {
+      choice: tools.choice,
+      arguments: grammars,
+      triggers: callTriggers(this.chatWrapper),
+      next:
+        next === undefined ? undefined : await this.llama.createGrammar({ grammar: optionalGrammar(next) }),
+    };
   }
 
   /** Runs a prepared request on a slot; the caller acquires and releases the slot. */
   async generate(slot: Slot, req: PreparedRequest, cb: GenerateCallbacks = {}): Promise<GenerationResult> {
     let completionTokens = 0;
+    let logprobs: TokenLogprob[] | undefined;
+    let promptLogprobs: PromptLogprob[] | undefined;
     const result = (text: string, finishReason: FinishReason, toolCalls: GeneratedToolCall[] = []) => ({
       text,
       toolCalls,
       finishReason,
       promptTokens: req.promptTokens,
       completionTokens,
+      logprobs,
+      promptLogprobs,
     });
+    const left = () => req.maxTokens - completionTokens;
     const pass = (p: Pass) =>
       this.pass(slot, req.sampling, p, cb.signal, (n) => {
         if (completionTokens === 0 && n > 0) cb.onFirstToken?.();
         completionTokens += n;
       });
     try {
+      const top = req.sampling.logprobs;
+      if (top !== undefined) {
+        // Asked for, logprobs list the answer's text: none when the answer is only a call.
+        logprobs = [];
+        if (req.sampling.promptLogprobs) {
+          const bos = this.bosCount() === 1 ? this.model.tokens.bos : null;
+          promptLogprobs = await scorePrompt(
+            slot.sequence,
+            this.pieces,
+            bos === null ? req.tokens : [bos, ...req.tokens],
+            bos !== null,
+            top,
+            slotOrder(slot.id),
+          );
+          cb.onPromptLogprobs?.(promptLogprobs);
+        }
+      }
       const tools = req.tools;
       const choice = tools?.choice ?? "auto";
       let text = "";
@@ -356,49 +457,65 @@ export class Engine implements ServedEngine {
           tokens: req.tokens,
           maxTokens: req.maxTokens,
           grammar: req.grammar,
+          context: req.context,
           triggers: [...req.stopTriggers, ...(tools?.triggers ?? [])],
           stop: req.sampling.stop,
           onText: cb.onText,
+          logprobs: top,
         });
+        logprobs = answer.logprobs;
         if (!tools || !answer.calling) return result(answer.text, answer.finishReason);
         text = answer.text;
       }
       if (!tools) throw new Error("a tool choice without tools");
-      // A call: the prefix and the name are written here, the model fills in the arguments.
+      // Calls: the engine writes each call's prefix and name, the model fills in the arguments and, where
+      // more than one call is allowed, whether another follows.
       const grammars = tools.arguments;
       const names = [...grammars.keys()];
-      const prefix = callSyntax(this.chatWrapper, "").prefix;
-      let name = typeof choice === "object" ? choice.name : names.length === 1 ? names[0] : undefined;
-      // The budget is spent: the call cannot start (node-llama-cpp reads maxTokens 0 as no limit).
-      if (req.maxTokens - completionTokens < 1) return result(text, "length");
-      if (name === undefined) {
-        const chosen = await pass({
-          tokens: [...req.tokens, ...this.tokenize(LlamaText([text, prefix]))],
-          maxTokens: req.maxTokens - completionTokens,
-          grammar: await this.llama.createGrammar({ grammar: nameGrammar(names) }),
+      const calls: GeneratedToolCall[] = [];
+      // What follows the prompt so far: the answer's text, the calls written, the next call's prefix.
+      let written = LlamaText([text, callSyntax(this.chatWrapper, "").prefix]);
+      for (;;) {
+        // The budget is spent: the call cannot start (node-llama-cpp reads maxTokens 0 as no limit).
+        if (left() < 1) return result(text, "length", calls);
+        let name = typeof choice === "object" ? choice.name : names.length === 1 ? names[0] : undefined;
+        if (name === undefined) {
+          const chosen = await pass({
+            tokens: [...req.tokens, ...this.tokenize(written)],
+            maxTokens: left(),
+            grammar: await this.llama.createGrammar({ grammar: nameGrammar(names) }),
+            triggers: [],
+            stop: [],
+          });
+          name = chosen.text;
+          if (chosen.finishReason === "length" || left() < 1) return result(text, "length", calls);
+        }
+        cb.onToolCall?.(name);
+        const syntax = callSyntax(this.chatWrapper, name);
+        const head = LlamaText([written, name, syntax.paramsPrefix]);
+        const args = await pass({
+          tokens: [...req.tokens, ...this.tokenize(head)],
+          maxTokens: left(),
+          grammar: grammars.get(name),
+          triggers: [],
+          stop: [],
+          onText: cb.onToolArguments,
+        });
+        calls.push({ name, arguments: args.text.trim() });
+        if (args.finishReason === "length") return result(text, "length", calls);
+        if (!tools.next || left() < 1) return result(text, "tool_calls", calls);
+        written = LlamaText([head, args.text, syntax.suffix]);
+        const next = await pass({
+          tokens: [...req.tokens, ...this.tokenize(written)],
+          maxTokens: left(),
+          grammar: tools.next,
           triggers: [],
           stop: [],
         });
-        name = chosen.text;
-        if (chosen.finishReason === "length" || req.maxTokens - completionTokens < 1) {
-          return result(text, "length");
-        }
+        if (next.text === "") return result(text, "tool_calls", calls);
+        if (next.finishReason === "length") return result(text, "length", calls);
+        written = LlamaText([written, next.text]);
       }
-      cb.onToolCall?.(name);
-      const syntax = callSyntax(this.chatWrapper, name);
-      const args = await pass({
-        tokens: [
-          ...req.tokens,
-          ...this.tokenize(LlamaText([text, syntax.prefix, name, syntax.paramsPrefix])),
-        ],
-        maxTokens: req.maxTokens - completionTokens,
-        grammar: grammars.get(name),
-        triggers: [],
-        stop: [],
-        onText: cb.onToolArguments,
-      });
-      const call = { name, arguments: args.text.trim() };
-      return result(text, args.finishReason === "length" ? "length" : "tool_calls", [call]);
     } finally {
       // Reuse the sequence for the next request instead of disposing it.
       await slot.sequence.clearHistory();
@@ -417,16 +534,29 @@ export class Engine implements ServedEngine {
     onTokens: (count: number) => void,
   ): Promise<PassResult> {
     let text = "";
-    const emit = (t: string) => {
-      if (!t) return;
+    const generated: Token[] = [];
+    const recorder =
+      p.logprobs === undefined ? undefined : new LogprobRecorder(this.pieces, p.logprobs, p.context);
+    const logprobs: TokenLogprob[] = [];
+    const emit = (t: string, rest?: TokenLogprob[]) => {
       text += t;
-      p.onText?.(t);
+      const out = rest ?? recorder?.release(text.length);
+      if (out) logprobs.push(...out);
+      if (t || out?.length) p.onText?.(t, out);
     };
     const stops = new StopMatcher(p.stop);
     const stopped = new AbortController();
     const signal = callerSignal ? AbortSignal.any([callerSignal, stopped.signal]) : stopped.signal;
-    const penalize = (s.frequencyPenalty ?? 0) > 0 || (s.presencePenalty ?? 0) > 0;
-    const { metadata } = await slot.completion.generateCompletionWithMeta(p.tokens, {
+    let completion = slot.completion;
+    if (recorder) {
+      slot.scoring ??= new ScoringCompletion(slot.sequence);
+      slot.scoring.sink = (token, probabilities) => {
+        recorder.sampled(token, probabilities);
+      };
+      completion = slot.scoring.completion;
+    }
+    const penalize = (s.frequencyPenalty ?? 0) !== 0 || (s.presencePenalty ?? 0) !== 0;
+    const { metadata } = await completion.generateCompletionWithMeta(p.tokens, {
       maxTokens: p.maxTokens,
       // OpenAI's default temperature is 1; 0 selects greedy decoding.
       temperature: s.temperature ?? 1,
@@ -434,14 +564,17 @@ export class Engine implements ServedEngine {
       ...(s.topK !== undefined ? { topK: s.topK } : {}),
       ...(s.minP !== undefined ? { minP: s.minP } : {}),
       ...(s.seed !== undefined ? { seed: s.seed } : {}),
-      // OpenAI penalties range over [-2, 2]; llama.cpp's over [0, 1]: negative ones are dropped.
+      // llama.cpp subtracts count × frequency + presence from a seen token's logit, as OpenAI describes
+      // it; a negative penalty favours repeats. Newlines count too, as every token does at OpenAI.
       repeatPenalty: penalize
         ? {
             penalty: 1,
-            frequencyPenalty: clamp01(s.frequencyPenalty),
-            presencePenalty: clamp01(s.presencePenalty),
+            frequencyPenalty: s.frequencyPenalty ?? 0,
+            presencePenalty: s.presencePenalty ?? 0,
+            penalizeNewLine: true,
           }
         : false,
+      ...(s.logitBias ? { tokenBias: this.tokenBias(s.logitBias) } : {}),
       grammar: p.grammar,
       evaluationPriority: slotOrder(slot.id),
       // The chat template's own end-of-turn markers (and a call's start); user stops are matched on text.
@@ -450,16 +583,20 @@ export class Engine implements ServedEngine {
       signal,
       // A stop sequence aborts with a normal return; an abort from the caller is rethrown below.
       stopOnAbortSignal: true,
+      // The text as LlamaCompletion's onTextChunk would give it, with the prompt as context when given.
       onToken: (chunk) => {
         onTokens(chunk.length);
-      },
-      onTextChunk: (chunk) => {
-        emit(stops.push(chunk));
+        recorder?.accepted(chunk);
+        const before = [...(p.context ?? []), ...generated.slice(-DETOKENIZER_CONTEXT)];
+        emit(stops.push(this.model.detokenize(chunk, false, before)));
+        generated.push(...chunk);
         if (stops.stopped) stopped.abort();
       },
     });
+    if (slot.scoring) slot.scoring.sink = undefined;
     if (callerSignal?.aborted) throw callerSignal.reason;
     emit(stops.flush());
+    if (recorder) emit("", recorder.finish(text.length, stops.stopped));
     const calling =
       metadata.stopReason === "customStopTrigger" &&
       !stops.stopped &&
@@ -468,7 +605,15 @@ export class Engine implements ServedEngine {
       text,
       finishReason: metadata.stopReason === "maxTokens" && !stops.stopped ? "length" : "stop",
       calling,
+      logprobs: recorder ? logprobs : undefined,
     };
+  }
+
+  /** OpenAI's bias is added to the logit, as llama.cpp's logit-bias sampler adds it. */
+  private tokenBias(bias: Map<Token, number>): TokenBias {
+    const tokenBias = new TokenBias(this.model.tokenizer);
+    for (const [token, value] of bias) tokenBias.set(token, { logit: value });
+    return tokenBias;
   }
 
   /** Whether a stop trigger that ended a pass is the start of a tool call, not an end of turn. */
@@ -535,8 +680,4 @@ export class Engine implements ServedEngine {
     await this.model.dispose();
     await this.llama.dispose();
   }
-}
-
-function clamp01(v: number | undefined): number {
-  return Math.min(1, Math.max(0, v ?? 0));
 }

@@ -2,8 +2,9 @@ import { Type, type Static, type TProperties } from "@sinclair/typebox";
 import { FUNCTION_NAME } from "./tools.js";
 
 /**
- * OpenAI-compatible request and response schemas. Requests accept unknown fields (ignored, as other
- * OpenAI-compatible servers do) but reject wrong types and out-of-range values naming the field.
+ * OpenAI-compatible request and response schemas. Requests reject wrong types and out-of-range values
+ * naming the field. Fields outside OpenAI's API are ignored, as other OpenAI-compatible servers do; the
+ * OpenAI parameters this server cannot honour are refused by name (routes/unsupported.ts).
  */
 
 const Stop = Type.Union([
@@ -29,6 +30,18 @@ const Sampling = {
   stream_options: Type.Optional(
     Type.Union([Type.Object({ include_usage: Type.Optional(Type.Boolean()) }), Type.Null()]),
   ),
+  // Keys are token ids; OpenAI's range of bias values.
+  logit_bias: Type.Optional(
+    Type.Union([
+      // propertyNames, not additionalProperties: fastify's ajv removes additional properties silently.
+      Type.Record(Type.String(), Type.Number({ minimum: -100, maximum: 100 }), {
+        propertyNames: { pattern: "^(0|[1-9][0-9]{0,9})$" },
+      }),
+      Type.Null(),
+    ]),
+  ),
+  // An end user's id: it goes on the request's log lines, which is what OpenAI uses it for.
+  user: Type.Optional(Type.String()),
   response_format: Type.Optional(
     Type.Union([
       Type.Object({ type: Type.Literal("text") }),
@@ -62,6 +75,7 @@ export const ChatMessage = Type.Object({
   }),
   // null only where OpenAI allows it: an assistant message that carries tool calls.
   content: Type.Optional(Type.Union([Type.String(), Type.Array(TextPart, { minItems: 1 }), Type.Null()])),
+  // A tool message's function (checked against its call); on other roles refused (routes/unsupported.ts).
   name: Type.Optional(Type.String()),
   tool_calls: Type.Optional(Type.Array(ToolCall)),
   tool_call_id: Type.Optional(Type.String({ minLength: 1 })),
@@ -90,11 +104,12 @@ export const ChatCompletionRequest = Type.Object({
       Type.Null(),
     ]),
   ),
-  // At most one call is made per choice, which either value allows.
+  // true (OpenAI's default): one or more calls per choice; false: at most one.
   parallel_tool_calls: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
-  // Declared so that they are refused by name (see generation.ts), not silently ignored.
   logprobs: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
   top_logprobs: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 20 }), Type.Null()])),
+  // Like `user`: an id for the request's log lines.
+  safety_identifier: Type.Optional(Type.String()),
   max_completion_tokens: Type.Optional(
     Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), Type.Null()]),
   ),
@@ -105,6 +120,8 @@ export const CompletionRequest = Type.Object({
   ...Sampling,
   prompt: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1, maxItems: 1 })]),
   logprobs: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 5 }), Type.Null()])),
+  // The prompt's text before the completion's (and, with logprobs, its tokens before the completion's).
+  echo: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
 });
 export type CompletionRequest = Static<typeof CompletionRequest>;
 
@@ -124,12 +141,39 @@ function completionResponse<O extends string, C extends TProperties>(object: O, 
     created: Type.Integer(),
     model: Type.String(),
     system_fingerprint: Type.String(),
-    choices: Type.Array(
-      Type.Object({ index: Type.Integer(), ...choice, logprobs: Type.Null(), finish_reason: FinishReason }),
-    ),
+    choices: Type.Array(Type.Object({ index: Type.Integer(), ...choice, finish_reason: FinishReason })),
     usage: Usage,
   });
 }
+
+const TopLogprob = Type.Object({
+  token: Type.String(),
+  logprob: Type.Number(),
+  bytes: Type.Union([Type.Array(Type.Integer()), Type.Null()]),
+});
+
+/** A chat choice's `logprobs`: the content's tokens, each with its most likely alternatives. */
+export const ChatLogprobs = Type.Union([
+  Type.Object({
+    content: Type.Union([
+      Type.Array(Type.Object({ ...TopLogprob.properties, top_logprobs: Type.Array(TopLogprob) })),
+      Type.Null(),
+    ]),
+    refusal: Type.Null(),
+  }),
+  Type.Null(),
+]);
+
+/** A text completion choice's `logprobs`, in the legacy columns; a prompt's first token may have none. */
+export const CompletionLogprobs = Type.Union([
+  Type.Object({
+    tokens: Type.Array(Type.String()),
+    token_logprobs: Type.Array(Type.Union([Type.Number(), Type.Null()])),
+    top_logprobs: Type.Array(Type.Union([Type.Record(Type.String(), Type.Number()), Type.Null()])),
+    text_offset: Type.Array(Type.Integer()),
+  }),
+  Type.Null(),
+]);
 
 export const ChatCompletionResponse = completionResponse("chat.completion", {
   message: Type.Object({
@@ -139,9 +183,13 @@ export const ChatCompletionResponse = completionResponse("chat.completion", {
     refusal: Type.Null(),
     tool_calls: Type.Optional(Type.Array(ToolCall)),
   }),
+  logprobs: ChatLogprobs,
 });
 
-export const CompletionResponse = completionResponse("text_completion", { text: Type.String() });
+export const CompletionResponse = completionResponse("text_completion", {
+  text: Type.String(),
+  logprobs: CompletionLogprobs,
+});
 
 export const ErrorResponse = Type.Object({
   error: Type.Object({

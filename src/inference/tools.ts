@@ -1,4 +1,10 @@
-import { LlamaText, type ChatModelFunctions, type ChatWrapper, type GbnfJsonSchema } from "node-llama-cpp";
+import {
+  LlamaText,
+  type ChatModelFunctions,
+  type ChatWrapper,
+  type GbnfJsonSchema,
+  type Tokenizer,
+} from "node-llama-cpp";
 
 /**
  * OpenAI tools in the model's own call syntax. node-llama-cpp's chat wrapper documents the functions in
@@ -20,6 +26,11 @@ export type ToolChoice = "auto" | "required" | { name: string };
 export interface Tools {
   functions: ToolFunction[];
   choice: ToolChoice;
+  /**
+   * Whether a response may hold more than one call (OpenAI's `parallel_tool_calls`). A named choice is
+   * always exactly one call, as OpenAI's is.
+   */
+  parallel: boolean;
 }
 
 /** OpenAI's rule for function names; it also keeps a name safe inside a GBNF string literal. */
@@ -57,4 +68,33 @@ export function callTriggers(wrapper: ChatWrapper): LlamaText[] {
 /** A GBNF grammar that admits exactly one of the names. */
 export function nameGrammar(names: string[]): string {
   return `root ::= ${names.map((n) => JSON.stringify(n)).join(" | ")}`;
+}
+
+/**
+ * What the model writes to start another call right after one: the wrapper's separator between calls
+ * (for wrappers with a parallel-call section), then a call's prefix. Wrappers without such a section
+ * (Llama 2) render several calls of one response one after another, so the prefix alone follows.
+ */
+export function nextCallSyntax(wrapper: ChatWrapper): LlamaText {
+  const { call, parallelism } = wrapper.settings.functions;
+  return LlamaText([parallelism?.call.betweenCalls ?? "", call.prefix]);
+}
+
+/**
+ * `text` as plain text a grammar can spell, or undefined when it holds a special token (Qwen's
+ * `<tool_call>`): it is so only if it tokenizes the same with special tokens read as without.
+ */
+export function plainText(text: LlamaText, tokenizer: Tokenizer): string | undefined {
+  const plain = text.toString();
+  const special = text.tokenize(tokenizer, "trimLeadingSpace");
+  const asText = LlamaText(plain).tokenize(tokenizer, "trimLeadingSpace");
+  return special.length === asText.length && special.every((t, i) => t === asText[i]) ? plain : undefined;
+}
+
+/**
+ * A GBNF grammar that admits nothing (the model ends its turn) or exactly `text` (another call starts).
+ * It ends in an accepting state either way, where llama.cpp's grammar admits only end of generation.
+ */
+export function optionalGrammar(text: string): string {
+  return `root ::= (${JSON.stringify(text)})?`;
 }

@@ -19,27 +19,43 @@ const FILES = {
   CreateEmbeddingResponse: "resources/embeddings.d.ts",
   Model: "resources/models.d.ts",
   ErrorObject: "resources/shared.d.ts",
+  // Requests: which parameters OpenAI's API has (see requestParameters).
+  ChatCompletionCreateParamsBase: "resources/chat/completions/completions.d.ts",
+  CompletionCreateParamsBase: "resources/completions.d.ts",
 } as const;
 export type OpenAIType = keyof typeof FILES;
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 const cache = new Map<OpenAIType, ValidateFunction>();
 
+function schemaOf(type: OpenAIType) {
+  return createGenerator({
+    path: join(openaiDir, FILES[type]),
+    tsconfig: join(repoRoot, "tsconfig.json"),
+    type,
+    skipTypeCheck: true,
+    expose: "all",
+    additionalProperties: true,
+  }).createSchema(type);
+}
+
 export function validator(type: OpenAIType): ValidateFunction {
   let v = cache.get(type);
   if (!v) {
-    const schema = createGenerator({
-      path: join(openaiDir, FILES[type]),
-      tsconfig: join(repoRoot, "tsconfig.json"),
-      type,
-      skipTypeCheck: true,
-      expose: "all",
-      additionalProperties: true,
-    }).createSchema(type);
-    v = ajv.compile(schema);
+    v = ajv.compile(schemaOf(type));
     cache.set(type, v);
   }
   return v;
+}
+
+/** The top-level parameters of one of OpenAI's request types, by name. */
+export function requestParameters(
+  type: "ChatCompletionCreateParamsBase" | "CompletionCreateParamsBase",
+): string[] {
+  const schema = schemaOf(type) as { definitions?: Record<string, { properties?: object }> };
+  const properties = schema.definitions?.[type]?.properties;
+  if (!properties) throw new Error(`no properties for ${type} in the generated schema`);
+  return Object.keys(properties);
 }
 
 /** The validation errors of `value` as `type`, as readable lines; [] when it conforms. */

@@ -1,16 +1,11 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { RouteOptions } from "./options.js";
-import type {
-  ChatMessage,
-  GenerationResult,
-  PreparedRequest,
-  Prompt,
-  ResponseFormat,
-  SamplingParams,
-} from "../engine.js";
-import { ApiError, errorBody, errors } from "../errors.js";
+import type { GenerationResult, PreparedRequest, PromptLogprob, TokenLogprob } from "../engine.js";
+import { ApiError, errorBody } from "../errors.js";
 import type { Runtime } from "../runtime.js";
+import { chatJob, completionJob, type Job } from "./jobs.js";
+import { chatLogprobs, codePoints, completionLogprobs, concatColumns } from "./logprobs.js";
 import { ClientGone, requestScope } from "./request-scope.js";
 import {
   ChatCompletionRequest,
@@ -19,146 +14,8 @@ import {
   CompletionResponse,
   errorResponses,
 } from "../schemas.js";
-import type { Tools } from "../tools.js";
-
-type Kind = "chat" | "completion";
 
 const SYSTEM_FINGERPRINT = "spillway";
-
-interface Job {
-  kind: Kind;
-  route: string;
-  model: string;
-  n: number;
-  prompt: Prompt;
-  sampling: SamplingParams;
-  stream: boolean;
-  includeUsage: boolean;
-}
-
-function responseFormat(body: ChatCompletionRequest | CompletionRequest): ResponseFormat | undefined {
-  const f = body.response_format;
-  if (!f || f.type === "text") return undefined;
-  if (f.type === "json_object") return { type: "json_object" };
-  if (!f.json_schema.schema) {
-    throw errors.invalidRequest(
-      "Missing required parameter: 'response_format.json_schema.schema'.",
-      "response_format.json_schema.schema",
-    );
-  }
-  return { type: "json_schema", schema: f.json_schema.schema };
-}
-
-function sampling(
-  body: ChatCompletionRequest | CompletionRequest,
-  maxTokens: number | null | undefined,
-): SamplingParams {
-  const stop = body.stop == null ? [] : typeof body.stop === "string" ? [body.stop] : body.stop;
-  return {
-    maxTokens: maxTokens ?? undefined,
-    temperature: body.temperature ?? undefined,
-    topP: body.top_p ?? undefined,
-    topK: body.top_k ?? undefined,
-    minP: body.min_p ?? undefined,
-    seed: body.seed ?? undefined,
-    stop,
-    presencePenalty: body.presence_penalty ?? undefined,
-    frequencyPenalty: body.frequency_penalty ?? undefined,
-    responseFormat: responseFormat(body),
-  };
-}
-
-/** What both routes share; the rest is the prompt and the token limit. */
-function job(
-  kind: Kind,
-  body: ChatCompletionRequest | CompletionRequest,
-  prompt: Prompt,
-  maxTokens: number | null | undefined,
-): Job {
-  return {
-    kind,
-    route: kind === "chat" ? "/v1/chat/completions" : "/v1/completions",
-    model: body.model,
-    n: body.n ?? 1,
-    prompt,
-    sampling: sampling(body, maxTokens),
-    stream: body.stream === true,
-    includeUsage: body.stream_options?.include_usage === true,
-  };
-}
-
-/**
- * Log probabilities are refused the way OpenAI refuses a parameter a model does not support:
- * node-llama-cpp's completion API does not report the sampled tokens' probabilities.
- */
-function refuseLogprobs(requested: boolean, param: string) {
-  if (requested) {
-    throw new ApiError(
-      400,
-      "invalid_request_error",
-      "unsupported_parameter",
-      `Unsupported parameter: '${param}' is not supported by this server.`,
-      param,
-    );
-  }
-}
-
-function chatJob(body: ChatCompletionRequest): Job {
-  refuseLogprobs(body.logprobs === true, "logprobs");
-  refuseLogprobs((body.top_logprobs ?? 0) > 0, "top_logprobs");
-  const messages: ChatMessage[] = body.messages.map((m) => ({
-    role: m.role,
-    content:
-      m.content == null
-        ? null
-        : typeof m.content === "string"
-          ? m.content
-          : m.content.map((p) => p.text).join(""),
-    toolCalls: m.tool_calls?.map((c) => ({
-      id: c.id,
-      name: c.function.name,
-      arguments: c.function.arguments,
-    })),
-    toolCallId: m.tool_call_id,
-  }));
-  const prompt: Prompt = { kind: "chat", messages, tools: tools(body) };
-  return job("chat", body, prompt, body.max_completion_tokens ?? body.max_tokens);
-}
-
-/** The request's tools as the engine takes them; none when there are none or `tool_choice` is "none". */
-function tools(body: ChatCompletionRequest): Tools | undefined {
-  const choice = body.tool_choice ?? "auto";
-  const functions = (body.tools ?? []).map((t) => ({
-    name: t.function.name,
-    description: t.function.description,
-    // OpenAI allows leaving parameters out: a function that takes no arguments.
-    parameters: t.function.parameters ?? { type: "object", properties: {} },
-  }));
-  if (functions.length === 0) {
-    if (choice !== "auto" && choice !== "none") {
-      throw errors.invalidRequest("'tool_choice' is only allowed when 'tools' are specified.", "tool_choice");
-    }
-    return undefined;
-  }
-  if (choice === "none") return undefined;
-  if (typeof choice === "object") {
-    const { name } = choice.function;
-    if (!functions.some((f) => f.name === name)) {
-      throw errors.invalidRequest(
-        `Tool choice 'function' with name '${name}' is not in 'tools'.`,
-        "tool_choice",
-      );
-    }
-    return { functions, choice: { name } };
-  }
-  return { functions, choice };
-}
-
-function completionJob(body: CompletionRequest): Job {
-  refuseLogprobs(body.logprobs != null, "logprobs");
-  const text = typeof body.prompt === "string" ? body.prompt : (body.prompt[0] ?? "");
-  return job("completion", body, { kind: "text", text }, body.max_tokens);
-}
 
 function usage(promptTokens: number, completionTokens: number) {
   return {
@@ -176,6 +33,11 @@ async function run(
   reply: FastifyReply,
 ) {
   const started = performance.now();
+  if (job.endUser) {
+    // The end user's ids go on every later line of this request, "request completed" included.
+    request.log = request.log.child(job.endUser);
+    reply.log = request.log;
+  }
   const engine = runtime.engineFor(job.model);
   const prepared = await engine.prepare(job.prompt, job.sampling);
 
@@ -186,18 +48,35 @@ async function run(
   const created = Math.floor(Date.now() / 1000);
   let streaming = false;
   const write = (obj: unknown) => reply.raw.write(`data: ${JSON.stringify(obj)}\n\n`);
+  const withLogprobs = job.sampling.logprobs !== undefined;
+  // A completion's offsets count from the start of its text, which the echoed prompt begins.
+  const echoed = job.echo === undefined ? 0 : codePoints(job.echo);
+  /** A chunk's logprobs: those of the tokens its text completes (none for the role, calls, finish). */
+  const chunkLogprobs = (entries: TokenLogprob[] | undefined) =>
+    !withLogprobs || !entries
+      ? null
+      : job.kind === "chat"
+        ? chatLogprobs(entries)
+        : completionLogprobs(entries, echoed);
   // One SSE event: chat carries a delta, a text completion the text itself.
-  const chunk = (index: number, delta: Delta, text: string, finish: string | null) => ({
+  const chunk = (
+    index: number,
+    delta: Delta,
+    text: string,
+    finish: string | null,
+    logprobs: unknown = null,
+  ) => ({
     id,
     object: job.kind === "chat" ? "chat.completion.chunk" : "text_completion",
     created,
     model: runtime.modelId,
     system_fingerprint: SYSTEM_FINGERPRINT,
-    choices: [
-      { index, ...(job.kind === "chat" ? { delta } : { text }), logprobs: null, finish_reason: finish },
-    ],
+    choices: [{ index, ...(job.kind === "chat" ? { delta } : { text }), logprobs, finish_reason: finish }],
     ...(job.includeUsage ? { usage: null } : {}),
   });
+  // The echoed prompt streams first: with its logprobs once its tokens are scored, else at once.
+  const echo = (index: number, entries?: PromptLogprob[]) =>
+    write(chunk(index, {}, job.echo ?? "", null, entries ? completionLogprobs(entries) : null));
 
   try {
     const slot = await engine.slots.acquire(signal);
@@ -221,6 +100,7 @@ async function run(
         callIds.push(ids);
         if (job.stream && job.kind === "chat")
           write(chunk(index, { role: "assistant", content: "" }, "", null));
+        if (job.stream && job.echo !== undefined && !job.sampling.promptLogprobs) echo(index);
         const result = await engine.generate(slot, withSeed(prepared, index), {
           signal,
           onFirstToken: () => {
@@ -228,16 +108,23 @@ async function run(
           },
           ...(job.stream
             ? {
-                onText: (text: string) => write(chunk(index, { content: text }, text, null)),
+                onPromptLogprobs: (entries: PromptLogprob[]) => echo(index, entries),
+                onText: (text: string, logprobs?: TokenLogprob[]) =>
+                  write(chunk(index, { content: text }, text, null, chunkLogprobs(logprobs))),
                 onToolCall: (name: string) => {
                   ids.push(toolCallId());
-                  const call = { index: 0, id: ids[0], type: "function", function: { name, arguments: "" } };
+                  const call = {
+                    index: ids.length - 1,
+                    id: ids.at(-1),
+                    type: "function",
+                    function: { name, arguments: "" },
+                  };
                   write(chunk(index, { tool_calls: [call] }, "", null));
                 },
-                onToolArguments: (text: string) =>
-                  write(
-                    chunk(index, { tool_calls: [{ index: 0, function: { arguments: text } }] }, "", null),
-                  ),
+                onToolArguments: (text: string) => {
+                  const delta = { tool_calls: [{ index: ids.length - 1, function: { arguments: text } }] };
+                  write(chunk(index, delta, "", null));
+                },
               }
             : { onToolCall: () => ids.push(toolCallId()) }),
         });
@@ -263,7 +150,7 @@ async function run(
             choices: results.map((r, index) => ({
               index,
               message: message(r, callIds[index] ?? []),
-              logprobs: null,
+              logprobs: withLogprobs ? chatLogprobs(r.logprobs ?? []) : null,
               finish_reason: r.finishReason,
             })),
           }
@@ -272,8 +159,13 @@ async function run(
             object: "text_completion" as const,
             choices: results.map((r, index) => ({
               index,
-              text: r.text,
-              logprobs: null,
+              text: (job.echo ?? "") + r.text,
+              logprobs: withLogprobs
+                ? concatColumns(
+                    completionLogprobs(r.promptLogprobs ?? []),
+                    completionLogprobs(r.logprobs ?? [], echoed),
+                  )
+                : null,
               finish_reason: r.finishReason,
             })),
           };

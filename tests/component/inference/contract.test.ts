@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { unsupportedChat, unsupportedCompletion } from "../../../src/inference/routes/unsupported.js";
+import { ChatCompletionRequest, CompletionRequest } from "../../../src/inference/schemas.js";
 import type { Server } from "../../../src/inference/server.js";
 import { chat, completion, listen, startServer } from "../../helpers/inference.js";
-import { contractErrors } from "../../helpers/openai-contract.js";
+import { contractErrors, requestParameters } from "../../helpers/openai-contract.js";
 
 // Every body and stream chunk the server sends, checked against JSON Schema generated from the official
 // `openai` package's own types (tests/helpers/openai-contract.ts), over real HTTP and real llama.cpp.
@@ -129,6 +131,49 @@ describe("the OpenAI contract, from the openai package's own types", () => {
     expect(chunks.at(-1)?.choices[0]?.finish_reason).toBe("tool_calls");
   });
 
+  it("logprobs: a ChatCompletion whose choice has them, and ChatCompletionChunks that carry them", async () => {
+    const body = await (
+      await post("/v1/chat/completions", chat("hello", { logprobs: true, top_logprobs: 3 }))
+    ).json();
+    expect(contractErrors("ChatCompletion", body)).toEqual([]);
+    expect(
+      (body as { choices: { logprobs: { content: unknown[] } }[] }).choices[0]?.logprobs.content,
+    ).toHaveLength(8);
+    const all = await events(
+      await post("/v1/chat/completions", chat("hello", { logprobs: true, top_logprobs: 3, stream: true })),
+    );
+    const chunks = all.slice(0, -1) as { choices: { logprobs: { content: unknown[] } | null }[] }[];
+    for (const c of chunks) expect(contractErrors("ChatCompletionChunk", c)).toEqual([]);
+    expect(chunks.flatMap((c) => c.choices[0]?.logprobs?.content ?? [])).toHaveLength(8);
+  });
+
+  it("logprobs and echo: a Completion with the legacy columns, streamed or not", async () => {
+    const body = await (
+      await post("/v1/completions", completion("hello", { logprobs: 2, echo: true }))
+    ).json();
+    expect(contractErrors("Completion", body)).toEqual([]);
+    const all = await events(
+      await post("/v1/completions", completion("hello", { logprobs: 2, stream: true })),
+    );
+    const chunks = all.slice(0, -1) as { choices: { finish_reason: string | null; logprobs: unknown }[] }[];
+    for (const c of chunks) {
+      // finish_reason as in the stream test above: the SDK's type has no null for it.
+      const asTyped = { ...c, choices: c.choices.map((x) => ({ ...x, finish_reason: "length" })) };
+      expect(contractErrors("Completion", asTyped)).toEqual([]);
+    }
+    expect(chunks.some((c) => c.choices[0]?.logprobs !== null)).toBe(true);
+  });
+
+  it.each([
+    ["ChatCompletionCreateParamsBase", ChatCompletionRequest.properties, unsupportedChat],
+    ["CompletionCreateParamsBase", CompletionRequest.properties, unsupportedCompletion],
+  ] as const)("every parameter of %s is served or refused by name", (type, served, refused) => {
+    const neither = requestParameters(type).filter((p) => !(p in served) && !(p in refused));
+    expect(neither).toEqual([]);
+    const both = Object.keys(refused).filter((p) => p in served);
+    expect(both).toEqual([]);
+  });
+
   it("the model list holds Models", async () => {
     const body = (await (await fetch(`${url}/v1/models`)).json()) as { object: string; data: unknown[] };
     expect(body.object).toBe("list");
@@ -206,6 +251,21 @@ describe("the contract check has teeth", () => {
     ["object not chat.completion", (b: Record<string, any>) => (b.object = "completion"), "/object"],
     ["created missing", (b: Record<string, any>) => delete b.created, "created"],
     ["a role that is not assistant", (b: Record<string, any>) => (b.choices[0].message.role = "bot"), "role"],
+    [
+      "logprobs bytes as a string",
+      (b: Record<string, any>) =>
+        (b.choices[0].logprobs = {
+          content: [{ token: "a", logprob: -1, bytes: "97", top_logprobs: [] }],
+          refusal: null,
+        }),
+      "bytes",
+    ],
+    [
+      "a logprobs entry without top_logprobs",
+      (b: Record<string, any>) =>
+        (b.choices[0].logprobs = { content: [{ token: "a", logprob: -1, bytes: [97] }], refusal: null }),
+      "top_logprobs",
+    ],
     ["usage counts as strings", (b: Record<string, any>) => (b.usage.total_tokens = "12"), "total_tokens"],
   ])("%s fails", (_what, f, where) => {
     const errors = corrupt(f);

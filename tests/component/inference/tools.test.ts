@@ -57,6 +57,8 @@ describe("tool calls", () => {
       messages,
       tools: [weather, time],
       tool_choice: { type: "function", function: { name: "get_weather" } },
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- deprecated in OpenAI's API, served here
+      seed: 2,
       max_completion_tokens: 200,
     });
     const choice = r.choices[0]!;
@@ -100,6 +102,9 @@ describe("tool calls", () => {
       messages,
       tools: [weather],
       tool_choice: "required",
+      parallel_tool_calls: false,
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- deprecated in OpenAI's API, served here
+      seed: 2,
       stream: true,
       max_completion_tokens: 200,
     });
@@ -124,6 +129,8 @@ describe("tool calls", () => {
       messages,
       tools: [weather],
       tool_choice: "required",
+      parallel_tool_calls: false,
+      seed: 2,
       max_completion_tokens: 200,
     });
     const final = await runner.finalChatCompletion();
@@ -138,6 +145,10 @@ describe("tool calls", () => {
       messages,
       tools: [weather],
       tool_choice: "required",
+      // One whole call to answer: more might run out of tokens in the middle of one.
+      parallel_tool_calls: false,
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- deprecated in OpenAI's API, served here
+      seed: 2,
       max_completion_tokens: 200,
     });
     const assistant = first.choices[0]!.message;
@@ -176,6 +187,10 @@ describe("tool calls", () => {
         type: "json_schema",
         json_schema: { name: "x", schema: { enum: ["||call: get_weather"] } },
       },
+      // Pinned: unseeded, the arguments' free-text city could run past max_completion_tokens.
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- deprecated in OpenAI's API, served here
+      seed: 1,
+      parallel_tool_calls: false,
       max_completion_tokens: 200,
     });
     const choice = r.choices[0]!;
@@ -218,6 +233,12 @@ describe("tool calls", () => {
   });
 
   it.each([
+    ["a participant name", { messages: [{ role: "user", content: "hi", name: "ann" }] }, "messages[0].name"],
+    [
+      "the deprecated functions",
+      { functions: [{ name: "get_time", parameters: { type: "object" } }] },
+      "functions",
+    ],
     [
       "a tool choice naming no tool",
       { tools: [weather], tool_choice: { type: "function", function: { name: "nope" } } },
@@ -253,5 +274,115 @@ describe("tool calls", () => {
       );
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
     expect((err as InstanceType<typeof OpenAI.BadRequestError>).param).toContain(param);
+  });
+});
+
+describe("parallel tool calls", () => {
+  // With random weights, whether the model writes another call after one is a draw: the seeds below are
+  // ones where it does (4) and where it ends its turn (1), at temperature 1 on the fixture model. A
+  // function without parameters keeps each call a few tokens long.
+  const ask = (seed: number, extra: Record<string, unknown> = {}) =>
+    client.chat.completions.create({
+      model: "tiny-42",
+      messages: [{ role: "user", content: "What time is it in Paris and in Oslo?" }],
+      tools: [time],
+      tool_choice: "required",
+      temperature: 1,
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- deprecated in OpenAI's API, served here
+      seed,
+      max_completion_tokens: 60,
+      ...extra,
+    });
+  const functionCalls = (r: Awaited<ReturnType<typeof ask>>) =>
+    (r.choices[0]?.message.tool_calls ?? []).map((c) => {
+      if (c.type !== "function") throw new Error("not a function call");
+      return c;
+    });
+
+  it("by default (parallel_tool_calls true), a response may hold several calls, each with its own id", async () => {
+    const r = await ask(4);
+    const calls = functionCalls(r);
+    expect(calls.length).toBeGreaterThan(1);
+    expect(new Set(calls.map((c) => c.id)).size).toBe(calls.length);
+    // Every call but one cut by max_completion_tokens is whole.
+    const whole = r.choices[0]?.finish_reason === "length" ? calls.slice(0, -1) : calls;
+    expect(whole.length).toBeGreaterThan(1);
+    for (const c of whole) {
+      expect(c.function.name).toBe("get_time");
+      expect(JSON.parse(c.function.arguments)).toEqual({});
+    }
+  });
+
+  it("ends with one call when the model ends its turn after it", async () => {
+    const r = await ask(1);
+    expect(functionCalls(r)).toHaveLength(1);
+    expect(r.choices[0]?.finish_reason).toBe("tool_calls");
+  });
+
+  it("parallel_tool_calls false allows exactly one call", async () => {
+    const r = await ask(4, { parallel_tool_calls: false });
+    const calls = functionCalls(r);
+    expect(calls).toHaveLength(1);
+    expect(r.choices[0]?.finish_reason).toBe("tool_calls");
+    expect(calls[0]?.function.name).toBe("get_time");
+  });
+
+  it("a named tool choice is exactly one call, as OpenAI's is", async () => {
+    const r = await ask(4, { tool_choice: { type: "function", function: { name: "get_time" } } });
+    expect(functionCalls(r).map((c) => c.function.name)).toEqual(["get_time"]);
+    expect(r.choices[0]?.finish_reason).toBe("tool_calls");
+  });
+
+  it("streams each call under its own index, its id and name first", async () => {
+    const stream = await client.chat.completions.create({
+      model: "tiny-42",
+      messages: [{ role: "user", content: "What time is it in Paris and in Oslo?" }],
+      tools: [time],
+      tool_choice: "required",
+      temperature: 1,
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- deprecated in OpenAI's API, served here
+      seed: 4,
+      max_completion_tokens: 60,
+      stream: true,
+    });
+    const byIndex = new Map<number, { id?: string; name?: string; arguments: string }>();
+    for await (const chunk of stream) {
+      for (const d of chunk.choices[0]?.delta.tool_calls ?? []) {
+        const call = byIndex.get(d.index) ?? { arguments: "" };
+        if (d.id) {
+          expect(call.id).toBeUndefined();
+          call.id = d.id;
+          call.name = d.function?.name;
+        }
+        call.arguments += d.function?.arguments ?? "";
+        byIndex.set(d.index, call);
+      }
+    }
+    const plain = functionCalls(await ask(4));
+    expect([...byIndex.keys()]).toEqual(plain.map((_, i) => i));
+    expect([...byIndex.values()].map((c) => [c.name, c.arguments])).toEqual(
+      plain.map((c) => [c.function.name, c.function.arguments]),
+    );
+    expect(new Set([...byIndex.values()].map((c) => c.id)).size).toBe(plain.length);
+  });
+
+  it("takes several calls and their results back", async () => {
+    const first = await ask(4);
+    const assistant = first.choices[0]!.message;
+    const whole = (
+      first.choices[0]?.finish_reason === "length" ? functionCalls(first).slice(0, -1) : functionCalls(first)
+    ).slice(0, 2);
+    const r = await client.chat.completions.create({
+      model: "tiny-42",
+      messages: [
+        { role: "user", content: "What time is it in Paris and in Oslo?" },
+        { ...assistant, tool_calls: whole },
+        ...whole.map((c, i) => ({ role: "tool" as const, tool_call_id: c.id, content: `${10 + i}:00` })),
+      ],
+      tools: [time],
+      tool_choice: "none",
+      max_completion_tokens: 3,
+    });
+    expect(r.choices[0]?.finish_reason).toBe("length");
   });
 });

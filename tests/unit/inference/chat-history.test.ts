@@ -1,8 +1,14 @@
-import { Llama3_1ChatWrapper, Llama2ChatWrapper } from "node-llama-cpp";
+import { Llama3_1ChatWrapper, Llama2ChatWrapper, QwenChatWrapper } from "node-llama-cpp";
 import { describe, expect, it } from "vitest";
 import { chatHistory, type ChatMessage } from "../../../src/inference/chat-history.js";
 import { ApiError } from "../../../src/inference/errors.js";
-import { callSyntax, callTriggers, nameGrammar } from "../../../src/inference/tools.js";
+import {
+  callSyntax,
+  callTriggers,
+  nameGrammar,
+  nextCallSyntax,
+  optionalGrammar,
+} from "../../../src/inference/tools.js";
 
 const call = { id: "c1", name: "get_weather", arguments: '{"city":"Paris"}' };
 
@@ -33,6 +39,14 @@ describe("chatHistory", () => {
     ]);
   });
 
+  it("takes a tool message that names its call's function (as LangChain sends it)", () => {
+    const history = chatHistory([
+      { role: "assistant", content: null, toolCalls: [call] },
+      { role: "tool", content: "1", toolCallId: "c1", name: "get_weather" },
+    ]);
+    expect(history).toHaveLength(1);
+  });
+
   it("keeps a result that is not JSON as text, and text before a call", () => {
     const history = chatHistory([
       { role: "user", content: "x" },
@@ -56,6 +70,14 @@ describe("chatHistory", () => {
       "messages[0].tool_call_id",
     ],
     ["a user message without content", [{ role: "user", content: null }], "messages[0].content"],
+    [
+      "a tool message naming another function than its call's",
+      [
+        { role: "assistant", content: null, toolCalls: [call] },
+        { role: "tool", content: "x", toolCallId: "c1", name: "get_time" },
+      ],
+      "messages[1].name",
+    ],
     [
       "arguments that are not JSON",
       [{ role: "assistant", content: null, toolCalls: [{ ...call, arguments: "{" }] }],
@@ -86,5 +108,15 @@ describe("call syntax", () => {
 
   it("admits exactly the names", () => {
     expect(nameGrammar(["a", "b-c"])).toBe('root ::= "a" | "b-c"');
+  });
+
+  it("starts another call with the wrapper's separator and the call prefix", () => {
+    // Llama 2 has no parallel-call section: its calls follow one another.
+    expect(nextCallSyntax(new Llama2ChatWrapper()).toString()).toBe("||call: ");
+    expect(nextCallSyntax(new QwenChatWrapper()).toString()).toBe('\n<tool_call>\n{"name": "');
+  });
+
+  it("admits nothing or exactly the next call's start", () => {
+    expect(optionalGrammar("||call: ")).toBe('root ::= ("||call: ")?');
   });
 });
