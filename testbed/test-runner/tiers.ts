@@ -48,6 +48,15 @@ async function image(): Promise<Blocker | undefined> {
     : { exitCode: 3, reason: `image ${name} is not built; run \`npm run image\`` };
 }
 
+async function realNodes(): Promise<Blocker | undefined> {
+  const blocker = tools([...CONTROL_PLANE, ...EMULATORS]) ?? (await image());
+  if (blocker) return blocker;
+  const problem = preflight();
+  return (
+    problem && { exitCode: 2, reason: `the real node cannot run here: ${problem.cause} (${problem.fix})` }
+  );
+}
+
 export const TIERS: Record<string, Tier> = {
   unit: { default: true, needs: () => undefined },
   component: { default: true, needs: () => undefined },
@@ -56,19 +65,10 @@ export const TIERS: Record<string, Tier> = {
   policy: { default: true, needs: () => tools(["opa", "tflint", "tofu", "checkov", "actionlint"]) },
   cluster: { default: true, needs: () => tools(CONTROL_PLANE) },
   image: { default: true, needs: image },
-  localstack: { default: false, needs: () => tools([...CONTROL_PLANE, ...EMULATORS]) },
-  e2e: {
-    default: false,
-    needs: async () => {
-      const blocker = tools([...CONTROL_PLANE, ...EMULATORS]) ?? (await image());
-      if (blocker) return blocker;
-      const problem = preflight();
-      return (
-        problem && { exitCode: 2, reason: `the real node cannot run here: ${problem.cause} (${problem.fix})` }
-      );
-    },
-  },
-  cloud: { default: false, needs: () => tools([...CONTROL_PLANE, ...EMULATORS]) },
+  // Their stories run burst replicas on real spot nodes, which hang off the real base node.
+  localstack: { default: false, needs: realNodes },
+  e2e: { default: false, needs: realNodes },
+  cloud: { default: false, needs: realNodes },
   load: { default: false, needs: () => undefined },
 };
 
