@@ -112,7 +112,9 @@ beforeAll(async () => {
       baked: true,
       maxNodes: 2,
     },
-    log: (l) => console.log(`[spot] ${l}`),
+    log: (l) => {
+      console.log(`[spot] ${l}`);
+    },
   });
   nodes.start();
   operator = await startOperator({
