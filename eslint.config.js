@@ -2,6 +2,10 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+const CDKTF_MESSAGE = "cdktf stays inside infra/; tests use infra/testing.ts";
+const CDKTF_PATHS = ["cdktf", "constructs"].map((name) => ({ name, message: CDKTF_MESSAGE }));
+const CDKTF_PATTERN = { group: ["cdktf/*", "@cdktf/*"], message: CDKTF_MESSAGE };
+
 export default tseslint.config(
   { ignores: ["node_modules/", "dist/", ".tools/", ".run/", "**/.gen/", "cdktf.out/"] },
   js.configs.recommended,
@@ -36,23 +40,9 @@ export default tseslint.config(
   {
     // Every cdktf import stays in infra/ (tests use infra/testing.ts): CDKTF is archived upstream, and a
     // move to a fork should touch one folder.
-    files: ["src/**/*.ts", "tests/**/*.ts", "scripts/**/*.ts"],
+    files: ["src/**/*.ts", "testbed/**/*.ts", "tests/**/*.ts", "scripts/**/*.ts"],
     rules: {
-      "no-restricted-imports": [
-        "error",
-        {
-          paths: ["cdktf", "constructs"].map((name) => ({
-            name,
-            message: "cdktf stays inside infra/; tests use infra/testing.ts",
-          })),
-          patterns: [
-            {
-              group: ["cdktf/*", "@cdktf/*"],
-              message: "cdktf stays inside infra/; tests use infra/testing.ts",
-            },
-          ],
-        },
-      ],
+      "no-restricted-imports": ["error", { paths: CDKTF_PATHS, patterns: [CDKTF_PATTERN] }],
     },
   },
   {
@@ -63,15 +53,9 @@ export default tseslint.config(
       "no-restricted-imports": [
         "error",
         {
-          paths: ["cdktf", "constructs"].map((name) => ({
-            name,
-            message: "cdktf stays inside infra/; tests use infra/testing.ts",
-          })),
+          paths: CDKTF_PATHS,
           patterns: [
-            {
-              group: ["cdktf/*", "@cdktf/*"],
-              message: "cdktf stays inside infra/; tests use infra/testing.ts",
-            },
+            CDKTF_PATTERN,
             { group: ["**/testbed/**"], message: "the product never imports the local test bed (testbed/)" },
           ],
         },
