@@ -75,4 +75,14 @@ describe("spillway test", () => {
     expect(await p.exit).toBe(3);
     expect(p.output()).toContain("usage: spillway <command>");
   });
+
+  it("the shipped command carries no test bed: no cluster, emulators or test; smoke --cloud local exits 3 saying where it runs", async () => {
+    const usage = spawnTs("src/cli/main.ts", [], {});
+    expect(await usage.exit).toBe(0);
+    for (const c of ["serve", "smoke", "load"]) expect(usage.output()).toContain(`  ${c} `);
+    for (const c of ["cluster", "emulators", "test"]) expect(usage.output()).not.toContain(`  ${c} `);
+    const local = spawnTs("src/cli/main.ts", ["smoke", "--cloud", "local"], {});
+    expect(await local.exit).toBe(3);
+    expect(local.output()).toContain("npm run spillway -- smoke --cloud local");
+  });
 });
