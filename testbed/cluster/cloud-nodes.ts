@@ -172,9 +172,10 @@ export class CloudNodes {
           this.joined.add(id);
           this.o.log?.(`cloud nodes: ${id} joined ${pool.name} as ${spec.name} in ${seconds.toFixed(1)}s`);
         })
-        .catch((err: unknown) => {
-          this.real.delete(spec.name);
+        .catch(async (err: unknown) => {
           this.o.log?.(`cloud nodes: ${id} failed to join ${pool.name}: ${String(err)}`);
+          // A kubelet may have registered before the boot failed: no Node may stand for a dead instance.
+          await this.remove(spec.name).catch(() => undefined);
         })
         .finally(() => this.booting.delete(id)),
     );
