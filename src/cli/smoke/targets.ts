@@ -16,7 +16,7 @@ import { unreachable, type Steps } from "./steps.js";
  * BurstPool the smoke replica must land on, how its driver reaches the cloud, and where the model file goes.
  * On a real cloud the pool is the fleet's own (the spot stack's group, its BurstPool from `npm run
  * infra:pools`); on `local` the run makes a pool of its own over an emulated Auto Scaling group, whose
- * instances the test bed's stand-in for cloud-init joins as (simulated) nodes.
+ * instances the test bed's stand-in for cloud-init boots as real spot nodes (testbed/smoke-local.ts).
  */
 
 export interface SmokePool {
