@@ -164,7 +164,6 @@ export class CloudNodes {
         baked: nodes.baked,
         timeoutMs: nodes.timeoutMs ?? 120_000,
         kubectl: (args) => this.o.kubectl(args),
-        ...(this.o.log ? { log: this.o.log } : {}),
       })
         .then((steps) => {
           const seconds = (Date.now() - started) / 1000;

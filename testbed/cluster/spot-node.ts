@@ -47,7 +47,6 @@ export interface SpotNodeOptions {
   baked: boolean;
   timeoutMs: number;
   kubectl: (args: string[]) => Promise<string>;
-  log?: (line: string) => void;
 }
 
 /** Seconds each boot step took, for the burst benchmark's split. */
