@@ -1,20 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Server } from "../../../src/inference/server.js";
-import { chat, completion, startServer } from "../../helpers/inference.js";
+import { describe, expect, it } from "vitest";
+import { chat, completion } from "../../helpers/inference.js";
+import { serverPerFile } from "../../helpers/server-per-file.js";
 
 // Log probabilities over the real tiny model: what a client reads from them (one entry per generated
 // token, in order, spelling the text, with the bytes that make it up) and how they are asked for. Every
 // request here is at temperature 0 or carries a seed, so the tokens, and so the assertions, are fixed.
-let server: Server;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.close();
-});
-
-const post = (url: string, payload: unknown) =>
-  server.fastify.inject({ method: "POST", url, payload: payload as object });
+const { post } = serverPerFile();
 
 interface Alternative {
   token: string;

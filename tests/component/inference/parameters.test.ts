@@ -1,20 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Server } from "../../../src/inference/server.js";
-import { chat, completion, startServer } from "../../helpers/inference.js";
+import { describe, expect, it } from "vitest";
+import { chat, completion } from "../../helpers/inference.js";
+import { serverPerFile } from "../../helpers/server-per-file.js";
 
 // The request parameters of OpenAI's chat and completions APIs: each one either works or is refused by
 // name (routes/unsupported.ts); none is accepted and then ignored. Generations here run at temperature
 // 0, so the text each assertion compares is fixed.
-let server: Server;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.close();
-});
-
-const post = (url: string, payload: unknown) =>
-  server.fastify.inject({ method: "POST", url, payload: payload as object });
+const { post } = serverPerFile();
 const text = async (payload: unknown) =>
   (await post("/v1/completions", payload)).json().choices[0].text as string;
 
