@@ -15,7 +15,6 @@ export class Runtime {
   private digest: string | undefined;
   readonly created = Math.floor(Date.now() / 1000);
   private inFlight = 0;
-  private idleWaiters: (() => void)[] = [];
 
   private readonly names: ReadonlySet<string>;
 
@@ -53,10 +52,14 @@ export class Runtime {
     this.state = "failed";
   }
 
-  /** Readiness turns 503 and queued requests are refused; requests in flight go on. */
+  /**
+   * Readiness turns 503; requests that still arrive are served, queued ones too. They come on connections
+   * a client opened before the endpoints dropped this pod (its keep-alive pool), and the server closes
+   * each connection after its answer (server.ts), so they dwindle to none within the grace period;
+   * refusing them would fail requests the client had no other replica to send to.
+   */
   drain(): void {
     this.state = "draining";
-    this.current?.slots.close("The server is draining; retry on another replica.");
   }
 
   /** Whether a request naming `model` is for this server's model. */
@@ -74,18 +77,13 @@ export class Runtime {
       done = true;
       this.inFlight--;
       this.metrics.inFlight.set(this.inFlight);
-      if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
     };
   }
 
-  /** The engine for a request naming `model`; 503 while not ready, 404 for another model's name. */
+  /** The engine for a request naming `model`; 503 before it is loaded, 404 for another model's name. */
   engineFor(model: string): ServedEngine {
-    if (this.state !== "ready" || !this.current) {
-      throw errors.notReady(
-        this.state === "draining"
-          ? "The server is draining; retry on another replica."
-          : "The model is not loaded yet.",
-      );
+    if (!this.current || (this.state !== "ready" && this.state !== "draining")) {
+      throw errors.notReady("The model is not loaded yet.");
     }
     if (!this.serves(model)) throw errors.modelNotFound(model);
     return this.current;
@@ -93,19 +91,5 @@ export class Runtime {
 
   get activeRequests(): number {
     return this.inFlight;
-  }
-
-  /** Resolves when no request is in flight, or after `timeoutMs`; true when idle. */
-  waitIdle(timeoutMs: number): Promise<boolean> {
-    if (this.inFlight === 0) return Promise.resolve(true);
-    return new Promise((resolvePromise) => {
-      const timer = setTimeout(() => {
-        resolvePromise(false);
-      }, timeoutMs);
-      this.idleWaiters.push(() => {
-        clearTimeout(timer);
-        resolvePromise(true);
-      });
-    });
   }
 }

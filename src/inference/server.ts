@@ -1,4 +1,5 @@
 import { basename } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import Fastify, { type FastifyInstance } from "fastify";
 import { app } from "./app.js";
 import type { Config } from "./config.js";
@@ -25,18 +26,29 @@ export function modelIdFor(config: Pick<Config, "model" | "modelId">): string {
   return basename(path).replace(/\.gguf$/i, "") || "model";
 }
 
+const KEEP_ALIVE_SECONDS = 5;
+
 /** Builds the fastify instance with the app registered; the model is loaded by `load()`. */
 export async function createServer(config: Config): Promise<Server> {
   const fastify = Fastify({
     logger: { level: config.logLevel },
     // Prompts beyond the context are refused by token count; this only bounds what is parsed.
     bodyLimit: 4 * 1024 * 1024,
-    return503OnClosing: true,
+    // Clients drop an idle connection shortly before this (undici at 1 s before the Keep-Alive hint), so
+    // the server never closes one a request is being written to, and a drain's idle connections are gone
+    // within it.
+    keepAliveTimeout: KEEP_ALIVE_SECONDS * 1000,
     // OpenAI rejects wrong types; Ajv's default coercion would turn 7 into "7" and [""] into null.
     ajv: { customOptions: { coerceTypes: false } },
   });
   const metrics = createMetrics();
   const runtime = new Runtime(modelIdFor(config), metrics, config.servedModelNames?.split(",") ?? []);
+  // While draining, each answer closes its connection: the client opens a new one, which the Service
+  // sends to a replica that is not going away.
+  fastify.addHook("onRequest", (_request, reply, next) => {
+    if (runtime.phase === "draining") reply.raw.setHeader("connection", "close");
+    next();
+  });
   await fastify.register(app, {
     runtime,
     apiKey: config.apiKey,
@@ -91,14 +103,24 @@ export async function createServer(config: Config): Promise<Server> {
     }
   };
 
+  const openConnections = () =>
+    new Promise<number>((resolve) => fastify.server.getConnections((err, n) => resolve(err ? 0 : n)));
+
+  // Drained: every connection has ended, each after the answer it was carrying or idle past the keep-alive
+  // (clients drop idle ones first), or the grace period is up. The listener stays open meanwhile: Node's
+  // server.close() would cut idle connections a client may be writing a request to at that moment.
   const drain = async () => {
     runtime.drain();
-    const drained = await runtime.waitIdle(config.drainGraceSeconds * 1000);
+    const deadline = Date.now() + config.drainGraceSeconds * 1000;
+    while ((await openConnections()) > 0 && Date.now() < deadline) await sleep(100);
+    const drained = (await openConnections()) === 0;
     log.info({ drained, abandoned: runtime.activeRequests }, "drain finished");
     return { drained };
   };
 
   const close = async () => {
+    // After a drain that ran out of time, connections may still be open: end them.
+    fastify.server.closeAllConnections();
     await fastify.close();
     await engine?.close();
   };

@@ -14,7 +14,6 @@ export interface Slots {
   readonly queued: number;
   acquire(signal?: AbortSignal): Promise<unknown>;
   release(slot: unknown): void;
-  close(reason: string): void;
 }
 
 export class SlotPool<S> implements Slots {
@@ -24,7 +23,6 @@ export class SlotPool<S> implements Slots {
     reject: (err: unknown) => void;
     signal?: AbortSignal;
   }[] = [];
-  private closedReason: string | undefined;
   private readonly order: Map<S, number>;
 
   constructor(
@@ -49,7 +47,6 @@ export class SlotPool<S> implements Slots {
   }
 
   acquire(signal?: AbortSignal): Promise<S> {
-    if (this.closedReason !== undefined) return Promise.reject(errors.notReady(this.closedReason));
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
     const slot = this.free.shift();
     if (slot !== undefined) return Promise.resolve(slot);
@@ -79,11 +76,5 @@ export class SlotPool<S> implements Slots {
       const i = this.free.findIndex((s) => (this.order.get(s) ?? 0) > at);
       this.free.splice(i < 0 ? this.free.length : i, 0, slot);
     }
-  }
-
-  /** Refuses new and queued requests (503); slots in use finish normally. */
-  close(reason: string): void {
-    this.closedReason = reason;
-    for (const w of this.waiters.splice(0)) w.reject(errors.notReady(reason));
   }
 }

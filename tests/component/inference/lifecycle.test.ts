@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { Agent, request, type IncomingHttpHeaders } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -16,11 +17,29 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}) {
   procs.push(p);
   return p;
 }
+/** One request on `agent`'s connection (node:http, so the test chooses which connection it uses). */
+function send(agent: Agent, base: string, method: string, path: string, body?: unknown) {
+  return new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = request(new URL(path, base), {
+      method,
+      agent,
+      headers: { "content-type": "application/json" },
+    });
+    req.on("error", reject);
+    req.on("response", (res) => {
+      let text = "";
+      res.on("data", (d: Buffer) => (text += d.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
 const post = (url: string, body: unknown) =>
   fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
 describe("server lifecycle", () => {
-  it("drains on SIGTERM: not ready at once, new requests 503, in-flight ones finish, exit 0", async () => {
+  it("drains on SIGTERM: not ready, requests still arriving served and their connections closed, in-flight ones finish, exit 0", async () => {
     const p = start(["--model", fixtureModel(), "--parallel", "2", "--context-size", "1024"]);
     await waitReady(p.url);
     const model = "tiny-42";
@@ -30,18 +49,29 @@ describe("server lifecycle", () => {
     await waitFor("2 requests in flight", async () =>
       (await (await fetch(`${p.url}/metrics`)).text()).includes("spillway_inference_requests_in_flight 2"),
     );
+    // Two clients with a connection each, opened before the signal (as a keep-alive pool holds them).
+    const readiness = new Agent({ keepAlive: true, maxSockets: 1 });
+    const late = new Agent({ keepAlive: true, maxSockets: 1 });
+    expect((await send(late, p.url, "GET", "/health")).status).toBe(200);
+    expect((await send(readiness, p.url, "GET", "/health")).status).toBe(200);
     p.child.kill("SIGTERM");
-    await waitFor("/ready turns 503", async () => (await fetch(`${p.url}/ready`)).status === 503, {
-      timeoutMs: 2000,
-    });
-    const refused = await post(`${p.url}/v1/completions`, completion("late", { model }));
-    expect(refused.status).toBe(503);
-    expect((await json(refused)).error.type).toBe("service_unavailable");
+    await waitFor("the drain begun", () => p.output().includes('"msg":"draining"'), { timeoutMs: 2000 });
+    const ready = await send(readiness, p.url, "GET", "/ready");
+    expect(ready.status).toBe(503);
+    expect(ready.headers.connection).toBe("close");
+
+    // A request that reaches the draining server on an open connection is answered, not refused, and
+    // its connection closes so the client's next request goes elsewhere.
+    const answered = await send(late, p.url, "POST", "/v1/completions", completion("late", { model }));
+    expect(answered.status).toBe(200);
+    expect(answered.headers.connection).toBe("close");
+    expect(JSON.parse(answered.body).choices).toHaveLength(1);
 
     const done = await Promise.all(inFlight);
     expect(done.map((r) => r.status)).toEqual([200, 200]);
     for (const r of done) expect((await json(r)).usage.completion_tokens).toBe(900);
     expect(await p.exit).toBe(0);
+    expect(p.output()).toMatch(/"drained":true/);
   });
 
   it("answers /health at once and /ready only after the model is loaded and warmed", async () => {

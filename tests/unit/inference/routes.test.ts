@@ -138,7 +138,7 @@ describe("routes over a fake engine", () => {
     expect(body.usage).toEqual({ prompt_tokens: 3, completion_tokens: 6, total_tokens: 9 });
   });
 
-  it("answers 503 before the model is ready and 404 for another model", async () => {
+  it("answers 503 before the model is ready, 404 for another model, and still serves while draining", async () => {
     const loading = await serve(undefined);
     const res = await loading.post("/v1/chat/completions", chat());
     expect(res.statusCode).toBe(503);
@@ -149,6 +149,6 @@ describe("routes over a fake engine", () => {
       "model_not_found",
     );
     runtime.drain();
-    expect((await post("/v1/chat/completions", chat())).json().error.message).toMatch(/draining/);
+    expect((await post("/v1/chat/completions", chat())).statusCode).toBe(200);
   });
 });
