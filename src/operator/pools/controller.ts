@@ -132,10 +132,7 @@ export class PoolController {
     const pools = this.o.view.pools();
     const nodes = this.o.view.nodes();
     const pods = this.o.view.pods();
-    const workload = new Map<string, number>();
-    for (const p of pods)
-      if (p.spec?.nodeName && !p.metadata?.deletionTimestamp && p.status?.phase !== "Succeeded")
-        workload.set(p.spec.nodeName, (workload.get(p.spec.nodeName) ?? 0) + 1);
+    const workload = workloadByNode(pods, this.now());
 
     await this.readInterruptions(pools);
     const inputs: PoolInput[] = await Promise.all(
@@ -330,6 +327,23 @@ function emptyMemory(): PoolMemory {
 
 function pickKeys(from: Record<string, unknown>, like: Record<string, unknown>) {
   return Object.fromEntries(Object.keys(like).map((k) => [k, from[k]]));
+}
+
+/**
+ * Spillway pods per node, for when a node may go. A terminating pod counts until its grace period is up
+ * (its deletionTimestamp): it is still finishing the streams it holds, and taking its instance away sooner
+ * would cut them. Past that time it counts no more, so a pod stuck on a dead node cannot keep an instance.
+ */
+export function workloadByNode(pods: readonly V1Pod[], now: number): Map<string, number> {
+  const workload = new Map<string, number>();
+  for (const p of pods) {
+    const node = p.spec?.nodeName;
+    if (!node || p.status?.phase === "Succeeded" || p.status?.phase === "Failed") continue;
+    const deletion = p.metadata?.deletionTimestamp;
+    if (deletion && new Date(deletion).getTime() <= now) continue;
+    workload.set(node, (workload.get(node) ?? 0) + 1);
+  }
+  return workload;
 }
 
 function poolNode(n: V1Node, workload: Map<string, number>): PoolNode {

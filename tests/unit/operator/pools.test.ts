@@ -1,3 +1,4 @@
+import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { BurstPoolSpec } from "../../../src/api/burst-pool.js";
 import {
@@ -8,6 +9,7 @@ import {
   type PoolNode,
   type PoolsConfig,
 } from "../../../src/operator/pools/decide.js";
+import { workloadByNode } from "../../../src/operator/pools/controller.js";
 
 const config: PoolsConfig = {
   joinTimeoutMs: 60_000,
@@ -261,5 +263,32 @@ describe("BurstPool decisions", () => {
     const [a, b] = decidePools([p, pool("b")], pods(2), config, 1000);
     expect(a?.status.conditions[0]).toMatchObject({ status: "False", reason: "SpotInterruptions" });
     expect(b).toMatchObject({ desired: 1, fallbacks: 2 });
+  });
+});
+
+describe("workloadByNode: what keeps a node from going", () => {
+  const now = Date.parse("2026-12-05T12:00:00Z");
+  const pod = (name: string, node: string | undefined, over: Partial<V1Pod> = {}): V1Pod => ({
+    metadata: { name, ...over.metadata },
+    spec: { containers: [], ...(node ? { nodeName: node } : {}) },
+    status: { phase: "Running", ...over.status },
+  });
+  it.each([
+    ["a running pod", pod("a", "n1"), 1],
+    ["an unscheduled pod", pod("a", undefined), 0],
+    ["a finished pod", pod("a", "n1", { status: { phase: "Succeeded" } }), 0],
+    ["a failed pod", pod("a", "n1", { status: { phase: "Failed" } }), 0],
+    [
+      "a pod still finishing its streams (grace period not up)",
+      pod("a", "n1", { metadata: { deletionTimestamp: new Date(now + 30_000) } }),
+      1,
+    ],
+    [
+      "a pod past its grace period (stuck on a dead node)",
+      pod("a", "n1", { metadata: { deletionTimestamp: new Date(now - 1) } }),
+      0,
+    ],
+  ])("%s", (_what, p, count) => {
+    expect(workloadByNode([p], now).get("n1") ?? 0).toBe(count);
   });
 });
