@@ -10,7 +10,7 @@
 LOG_PREFIX=tools
 source "$(dirname "$0")/lib/common.sh"
 
-ALL_TOOLS=(apt kube etcd kwok opa helm fake-gcs-server tofu tflint actionlint hcloud-provider moto checkov)
+ALL_TOOLS=(apt kube etcd kwok opa helm fake-gcs-server tofu tflint actionlint hcloud-provider moto checkov gce-discovery)
 [[ "${SPILLWAY_LOCALSTACK:-0}" == 1 ]] && ALL_TOOLS+=(localstack)
 
 export GOTOOLCHAIN=local
@@ -269,6 +269,38 @@ tool_localstack() {
 }
 # checkov pins boto3 and caps networkx and packaging below what moto needs: its own venv.
 tool_checkov() { CKV_SKIP_PACKAGE_UPDATE_CHECK=true py_venv_tool checkov "$CHECKOV_VERSION" "checkov==$CHECKOV_VERSION" checkov --version venv-checkov; }
+
+# Google's Compute Engine API schema for the test bed's Compute stand-in: compute.v1.json, the discovery
+# document Google's own Python client ships in its wheel. REST paths, query parameters and JSON shapes as the
+# public API has them (the npm client's protos would need the REST mapping rebuilt). Only the one file is
+# kept; the wheel is cached outside the clone, keyed by version, and checked against the pinned sha256.
+tool_gce-discovery() {
+  local v="$GCE_DISCOVERY_CLIENT_VERSION" out="$TOOLS/share/gce/compute.v1.json" stage="$TOOLS/stage/gce-discovery"
+  stamp_ok gce-discovery "$v" && [[ -s "$out" ]] && return 0
+  local wheel="$CACHE/pypi/google_api_python_client-$v-py3-none-any.whl"
+  if ! [[ -f "$wheel" ]] || ! sha256sum -c --status <<<"$GCE_DISCOVERY_WHEEL_SHA256  $wheel"; then
+    step "create venv"
+    [[ -x "$TOOLS/venv/bin/python" ]] || run python3 -m venv "$TOOLS/venv"
+    step "pip download google-api-python-client==$v (hash-checked)"
+    rm -rf "$stage"; mkdir -p "$stage" "$CACHE/pypi"
+    echo "google-api-python-client==$v --hash=sha256:$GCE_DISCOVERY_WHEEL_SHA256" >"$stage/requirements.txt"
+    run "$TOOLS/venv/bin/pip" download --disable-pip-version-check -q --no-deps --only-binary=:all: \
+      --require-hashes -r "$stage/requirements.txt" -d "$stage"
+    mv -f "$stage/$(basename "$wheel")" "$wheel"
+  fi
+  step "verify pinned sha256"
+  run sha256sum -c <<<"$GCE_DISCOVERY_WHEEL_SHA256  $wheel"
+  step "extract compute.v1.json"
+  rm -rf "$stage"; mkdir -p "$stage" "$(dirname "$out")"
+  run python3 -c 'import sys, zipfile; open(sys.argv[3], "wb").write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' \
+    "$wheel" googleapiclient/discovery_cache/documents/compute.v1.json "$stage/compute.v1.json"
+  step "smoke check"
+  run python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert (d["name"], d["version"]) == ("compute", "v1"); print("revision", d["revision"])' \
+    "$stage/compute.v1.json"
+  mv -f "$stage/compute.v1.json" "$out"
+  echo "$v" >"$TOOLS/stamps/gce-discovery"
+  rm -rf "$stage"
+}
 
 main() {
   local tools=("$@"); ((${#tools[@]})) || tools=("${ALL_TOOLS[@]}")
