@@ -119,6 +119,8 @@ export interface GenerationResult {
   text: string;
   toolCalls: GeneratedToolCall[];
   finishReason: FinishReason;
+  /** The user's stop sequence that ended the answer, when one did (finishReason "stop"). */
+  stopSequence?: string | undefined;
   promptTokens: number;
   completionTokens: number;
   /** The answer text's tokens, when asked for (see logprobs.ts for which distribution). */
@@ -164,6 +166,8 @@ interface Pass {
 interface PassResult {
   text: string;
   finishReason: "stop" | "length";
+  /** The user's stop sequence found, if one ended the pass. */
+  stopSequence?: string | undefined;
   /** Stopped at the start of a tool call. */
   calling: boolean;
   logprobs?: TokenLogprob[] | undefined;
@@ -464,7 +468,8 @@ export class Engine implements ServedEngine {
           logprobs: top,
         });
         logprobs = answer.logprobs;
-        if (!tools || !answer.calling) return result(answer.text, answer.finishReason);
+        if (!tools || !answer.calling)
+          return { ...result(answer.text, answer.finishReason), stopSequence: answer.stopSequence };
         text = answer.text;
       }
       if (!tools) throw new Error("a tool choice without tools");
@@ -604,6 +609,7 @@ export class Engine implements ServedEngine {
     return {
       text,
       finishReason: metadata.stopReason === "maxTokens" && !stops.stopped ? "length" : "stop",
+      stopSequence: stops.matched,
       calling,
       logprobs: recorder ? logprobs : undefined,
     };

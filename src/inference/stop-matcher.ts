@@ -7,9 +7,14 @@
  */
 export class StopMatcher {
   private pending = "";
-  stopped = false;
+  /** The stop sequence found, once one is (Anthropic's `stop_sequence` names it). */
+  matched: string | undefined;
 
   constructor(private readonly stops: readonly string[]) {}
+
+  get stopped(): boolean {
+    return this.matched !== undefined;
+  }
 
   /** Length of the longest end of `text` that is the beginning of some stop sequence. */
   private partialMatch(text: string): number {
@@ -30,12 +35,16 @@ export class StopMatcher {
     if (this.stopped) return "";
     this.pending += chunk;
     let at = -1;
+    let matched: string | undefined;
     for (const s of this.stops) {
       const i = this.pending.indexOf(s);
-      if (i >= 0 && (at < 0 || i < at)) at = i;
+      if (i >= 0 && (at < 0 || i < at)) {
+        at = i;
+        matched = s;
+      }
     }
-    if (at >= 0) {
-      this.stopped = true;
+    if (matched !== undefined) {
+      this.matched = matched;
       const out = this.pending.slice(0, at);
       this.pending = "";
       return out;

@@ -4,39 +4,43 @@ import { StopMatcher } from "../../../src/inference/stop-matcher.js";
 function run(stops: string[], chunks: string[]) {
   const m = new StopMatcher(stops);
   const emitted = chunks.map((c) => m.push(c));
-  return { emitted, tail: m.flush(), stopped: m.stopped };
+  return { emitted, tail: m.flush(), stopped: m.stopped, matched: m.matched };
 }
 
 describe("StopMatcher", () => {
   it.each([
-    { name: "no stops passes text through", stops: [], chunks: ["a", "b"], text: "ab", stopped: false },
-    { name: "stop inside one chunk", stops: ["X"], chunks: ["abXcd"], text: "ab", stopped: true },
+    { name: "no stops passes text through", stops: [], chunks: ["a", "b"], text: "ab" },
+    { name: "stop inside one chunk", stops: ["X"], chunks: ["abXcd"], text: "ab", matched: "X" },
     {
       name: "stop spanning chunks",
       stops: [" out"],
       chunks: ["Z", " o", "ut more"],
       text: "Z",
-      stopped: true,
+      matched: " out",
     },
     {
       name: "earliest of several stops wins",
       stops: ["cd", "b"],
       chunks: ["abcd"],
       text: "a",
-      stopped: true,
+      matched: "b",
     },
     {
       name: "near-miss is released at the end",
       stops: ["xyz"],
       chunks: ["ab", "xy"],
       text: "abxy",
-      stopped: false,
     },
-  ])("$name", ({ stops, chunks, text, stopped }) => {
-    const r = run(stops, chunks);
-    expect(r.emitted.join("") + r.tail).toBe(text);
-    expect(r.stopped).toBe(stopped);
-  });
+  ] as { name: string; stops: string[]; chunks: string[]; text: string; matched?: string }[])(
+    "$name",
+    ({ stops, chunks, text, matched }) => {
+      const r = run(stops, chunks);
+      expect(r.emitted.join("") + r.tail).toBe(text);
+      // The stop found is named (the earliest in the text, whichever comes first in the list).
+      expect(r.matched).toBe(matched);
+      expect(r.stopped).toBe(matched !== undefined);
+    },
+  );
 
   it("never emits part of a stop sequence while streaming", () => {
     const m = new StopMatcher(["END"]);
