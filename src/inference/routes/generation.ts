@@ -1,11 +1,11 @@
-import { randomBytes } from "node:crypto";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { RouteOptions } from "./options.js";
-import type { GenerationResult, PreparedRequest, PromptLogprob, TokenLogprob } from "../engine.js";
-import { ApiError, errorBody } from "../errors.js";
+import type { PreparedRequest, PromptLogprob, TokenLogprob } from "../engine.js";
+import { ApiError } from "../errors.js";
 import type { Runtime } from "../runtime.js";
+import { completionsEncoder } from "./completions-encoder.js";
+import { sse, type Encoder, type SseEvent } from "./encoder.js";
 import { chatJob, completionJob, type Job } from "./jobs.js";
-import { chatLogprobs, codePoints, completionLogprobs, concatColumns } from "./logprobs.js";
 import { ClientGone, requestScope } from "./request-scope.js";
 import {
   ChatCompletionRequest,
@@ -15,20 +15,15 @@ import {
   errorResponses,
 } from "../schemas.js";
 
-const SYSTEM_FINGERPRINT = "spillway";
-
-function usage(promptTokens: number, completionTokens: number) {
-  return {
-    prompt_tokens: promptTokens,
-    completion_tokens: completionTokens,
-    total_tokens: promptTokens + completionTokens,
-  };
-}
-
-async function run(
+/**
+ * Runs a job on a slot and answers with what `encoder` makes of it: the one generation path of every
+ * API (chat, completions, responses, messages), JSON or SSE.
+ */
+export async function run(
   runtime: Runtime,
   timeoutSeconds: number,
   job: Job,
+  encoder: Encoder,
   request: FastifyRequest,
   reply: FastifyReply,
 ) {
@@ -44,39 +39,10 @@ async function run(
   const { metrics } = runtime;
   const scope = requestScope(runtime, reply, timeoutSeconds);
   const { signal } = scope;
-  const id = `${job.kind === "chat" ? "chatcmpl" : "cmpl"}-${randomBytes(12).toString("hex")}`;
-  const created = Math.floor(Date.now() / 1000);
   let streaming = false;
-  const write = (obj: unknown) => reply.raw.write(`data: ${JSON.stringify(obj)}\n\n`);
-  const withLogprobs = job.sampling.logprobs !== undefined;
-  // A completion's offsets count from the start of its text, which the echoed prompt begins.
-  const echoed = job.echo === undefined ? 0 : codePoints(job.echo);
-  /** A chunk's logprobs: those of the tokens its text completes (none for the role, calls, finish). */
-  const chunkLogprobs = (entries: TokenLogprob[] | undefined) =>
-    !withLogprobs || !entries
-      ? null
-      : job.kind === "chat"
-        ? chatLogprobs(entries)
-        : completionLogprobs(entries, echoed);
-  // One SSE event: chat carries a delta, a text completion the text itself.
-  const chunk = (
-    index: number,
-    delta: Delta,
-    text: string,
-    finish: string | null,
-    logprobs: unknown = null,
-  ) => ({
-    id,
-    object: job.kind === "chat" ? "chat.completion.chunk" : "text_completion",
-    created,
-    model: runtime.modelId,
-    system_fingerprint: SYSTEM_FINGERPRINT,
-    choices: [{ index, ...(job.kind === "chat" ? { delta } : { text }), logprobs, finish_reason: finish }],
-    ...(job.includeUsage ? { usage: null } : {}),
-  });
-  // The echoed prompt streams first: with its logprobs once its tokens are scored, else at once.
-  const echo = (index: number, entries?: PromptLogprob[]) =>
-    write(chunk(index, {}, job.echo ?? "", null, entries ? completionLogprobs(entries) : null));
+  const write = (events: SseEvent[]) => {
+    for (const e of events) reply.raw.write(sse(e));
+  };
 
   try {
     const slot = await engine.slots.acquire(signal);
@@ -91,84 +57,48 @@ async function run(
           connection: "keep-alive",
           "x-accel-buffering": "no",
         });
+        write(encoder.open(prepared.promptTokens));
       }
       // n choices, one after another on this slot; each with its own seed so that they differ.
-      const results: GenerationResult[] = [];
-      const callIds: string[][] = [];
+      let completionTokens = 0;
       for (let index = 0; index < job.n; index++) {
-        const ids: string[] = [];
-        callIds.push(ids);
-        if (job.stream && job.kind === "chat")
-          write(chunk(index, { role: "assistant", content: "" }, "", null));
-        if (job.stream && job.echo !== undefined && !job.sampling.promptLogprobs) echo(index);
+        if (job.stream) write(encoder.start(index));
         const result = await engine.generate(slot, withSeed(prepared, index), {
           signal,
           onFirstToken: () => {
             if (index === 0) metrics.timeToFirstToken.observe((performance.now() - started) / 1000);
           },
+          onToolCall: (name: string) => {
+            const events = encoder.toolCall(index, name);
+            if (job.stream) write(events);
+          },
           ...(job.stream
             ? {
-                onPromptLogprobs: (entries: PromptLogprob[]) => echo(index, entries),
-                onText: (text: string, logprobs?: TokenLogprob[]) =>
-                  write(chunk(index, { content: text }, text, null, chunkLogprobs(logprobs))),
-                onToolCall: (name: string) => {
-                  ids.push(toolCallId());
-                  const call = {
-                    index: ids.length - 1,
-                    id: ids.at(-1),
-                    type: "function",
-                    function: { name, arguments: "" },
-                  };
-                  write(chunk(index, { tool_calls: [call] }, "", null));
+                onPromptLogprobs: (entries: PromptLogprob[]) => {
+                  write(encoder.promptScored?.(index, entries) ?? []);
+                },
+                onText: (text: string, logprobs?: TokenLogprob[]) => {
+                  write(encoder.text(index, text, logprobs));
                 },
                 onToolArguments: (text: string) => {
-                  const delta = { tool_calls: [{ index: ids.length - 1, function: { arguments: text } }] };
-                  write(chunk(index, delta, "", null));
+                  write(encoder.toolArguments(index, text));
                 },
               }
-            : { onToolCall: () => ids.push(toolCallId()) }),
+            : {}),
         });
-        results.push(result);
-        if (job.stream) write(chunk(index, {}, "", result.finishReason));
+        completionTokens += result.completionTokens;
+        const events = encoder.end(index, result);
+        if (job.stream) write(events);
       }
-      const promptTokens = prepared.promptTokens;
-      const completionTokens = results.reduce((n, r) => n + r.completionTokens, 0);
+      const { promptTokens } = prepared;
       metrics.promptTokens.inc(promptTokens);
       metrics.generatedTokens.inc(completionTokens);
       metrics.requestDuration.observe({ route: job.route }, (performance.now() - started) / 1000);
-      const u = usage(promptTokens, completionTokens);
-      if (job.stream) {
-        if (job.includeUsage) write({ ...chunk(0, {}, "", null), choices: [], usage: u });
-        reply.raw.end("data: [DONE]\n\n");
-        return undefined;
-      }
-      const base = { id, created, model: runtime.modelId, system_fingerprint: SYSTEM_FINGERPRINT, usage: u };
-      return job.kind === "chat"
-        ? {
-            ...base,
-            object: "chat.completion" as const,
-            choices: results.map((r, index) => ({
-              index,
-              message: message(r, callIds[index] ?? []),
-              logprobs: withLogprobs ? chatLogprobs(r.logprobs ?? []) : null,
-              finish_reason: r.finishReason,
-            })),
-          }
-        : {
-            ...base,
-            object: "text_completion" as const,
-            choices: results.map((r, index) => ({
-              index,
-              text: (job.echo ?? "") + r.text,
-              logprobs: withLogprobs
-                ? concatColumns(
-                    completionLogprobs(r.promptLogprobs ?? []),
-                    completionLogprobs(r.logprobs ?? [], echoed),
-                  )
-                : null,
-              finish_reason: r.finishReason,
-            })),
-          };
+      const usage = { promptTokens, completionTokens };
+      if (!job.stream) return encoder.body(usage);
+      write(encoder.close(usage));
+      reply.raw.end();
+      return undefined;
     } finally {
       engine.slots.release(slot);
     }
@@ -182,31 +112,19 @@ async function run(
       return undefined;
     }
     if (!streaming) throw apiErr;
-    // Headers are gone: report in-band, as OpenAI does, and close without [DONE].
+    // Headers are gone: the API's own failure events end the stream.
     request.log.error({ err }, "stream failed");
-    const body =
+    const known =
       apiErr instanceof ApiError
-        ? errorBody(apiErr)
-        : errorBody(
-            new ApiError(500, "server_error", null, "The server had an error while processing your request."),
-          );
-    write(body);
+        ? apiErr
+        : new ApiError(500, "server_error", null, "The server had an error while processing your request.");
+    write(encoder.fail(known));
     reply.raw.end();
-    request.outcome = String(apiErr instanceof ApiError ? apiErr.statusCode : 500);
+    request.outcome = String(known.statusCode);
     return undefined;
   } finally {
     scope.end();
   }
-}
-
-interface Delta {
-  role?: "assistant";
-  content?: string;
-  tool_calls?: unknown[];
-}
-
-function toolCallId(): string {
-  return `call_${randomBytes(12).toString("hex")}`;
 }
 
 /** Choice i > 0 samples with seed + i: a fixed seed still gives reproducible, different choices. */
@@ -216,25 +134,11 @@ function withSeed(req: PreparedRequest, index: number): PreparedRequest {
   return { ...req, sampling: { ...req.sampling, seed: (seed + index) % 2 ** 32 } };
 }
 
-function message(r: GenerationResult, ids: string[]) {
-  if (r.toolCalls.length === 0) return { role: "assistant" as const, content: r.text, refusal: null };
-  return {
-    role: "assistant" as const,
-    content: r.text || null,
-    refusal: null,
-    tool_calls: r.toolCalls.map((c, i) => ({
-      id: ids[i] ?? toolCallId(),
-      type: "function" as const,
-      function: { name: c.name, arguments: c.arguments },
-    })),
-  };
-}
-
 /**
  * Runs a generation and counts it once, with its real outcome: the status it was answered with, or the
  * one run() set for a stream (200 sent, then 499 or an error event).
  */
-async function counted(
+export async function counted(
   runtime: Runtime,
   route: string,
   request: FastifyRequest,
@@ -254,21 +158,19 @@ async function counted(
 /** POST /v1/chat/completions and /v1/completions: one generation path, JSON or SSE. */
 export const generationRoutes: FastifyPluginAsync<RouteOptions> = (fastify, opts) => {
   const { runtime, requestTimeoutSeconds } = opts;
+  const serve = (job: Job, request: FastifyRequest, reply: FastifyReply) =>
+    run(runtime, requestTimeoutSeconds, job, completionsEncoder(job, runtime.modelId), request, reply);
   fastify.post<{ Body: ChatCompletionRequest }>(
     "/v1/chat/completions",
     { schema: { body: ChatCompletionRequest, response: { 200: ChatCompletionResponse, ...errorResponses } } },
     (request, reply) =>
-      counted(runtime, "/v1/chat/completions", request, () =>
-        run(runtime, requestTimeoutSeconds, chatJob(request.body), request, reply),
-      ),
+      counted(runtime, "/v1/chat/completions", request, () => serve(chatJob(request.body), request, reply)),
   );
   fastify.post<{ Body: CompletionRequest }>(
     "/v1/completions",
     { schema: { body: CompletionRequest, response: { 200: CompletionResponse, ...errorResponses } } },
     (request, reply) =>
-      counted(runtime, "/v1/completions", request, () =>
-        run(runtime, requestTimeoutSeconds, completionJob(request.body), request, reply),
-      ),
+      counted(runtime, "/v1/completions", request, () => serve(completionJob(request.body), request, reply)),
   );
   // Errors thrown while streaming are written by run(); the rest reach the app's error handler.
   return Promise.resolve();
