@@ -26,6 +26,7 @@ export const SERVER_ENV = {
   maxQueue: "SPILLWAY_MAX_QUEUE",
   requestTimeoutSeconds: "SPILLWAY_REQUEST_TIMEOUT_SECONDS",
   drainGraceSeconds: "SPILLWAY_DRAIN_GRACE_SECONDS",
+  maxConnectionAgeSeconds: "SPILLWAY_MAX_CONNECTION_AGE_SECONDS",
   port: "SPILLWAY_PORT",
   host: "SPILLWAY_HOST",
   cacheDir: "SPILLWAY_CACHE_DIR",

@@ -28,6 +28,8 @@ export const ConfigSchema = Type.Object({
   maxQueue: Int(0, 100_000, 64),
   requestTimeoutSeconds: Int(1, 86_400, 300),
   drainGraceSeconds: Int(0, 3600, 30),
+  /** A connection older than this closes after its next answer, so new replicas get a share (server.ts). */
+  maxConnectionAgeSeconds: Int(1, 86_400, 10),
   port: Int(0, 65_535, SERVER_PORT),
   host: Type.String({ default: "127.0.0.1" }),
   cacheDir: Type.String({ default: join(homedir(), ".cache", "spillway", "models") }),
@@ -53,6 +55,7 @@ const FLAGS: Record<Exclude<keyof Config, "apiKey">, string> = {
   maxQueue: "max-queue",
   requestTimeoutSeconds: "request-timeout",
   drainGraceSeconds: "drain-grace",
+  maxConnectionAgeSeconds: "max-connection-age",
   port: "port",
   host: "host",
   cacheDir: "cache-dir",

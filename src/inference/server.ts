@@ -1,3 +1,4 @@
+import type { Socket } from "node:net";
 import { basename } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import Fastify, { type FastifyInstance } from "fastify";
@@ -43,10 +44,16 @@ export async function createServer(config: Config): Promise<Server> {
   });
   const metrics = createMetrics();
   const runtime = new Runtime(modelIdFor(config), metrics, config.servedModelNames?.split(",") ?? []);
-  // While draining, each answer closes its connection: the client opens a new one, which the Service
-  // sends to a replica that is not going away.
-  fastify.addHook("onRequest", (_request, reply, next) => {
-    if (runtime.phase === "draining") reply.raw.setHeader("connection", "close");
+  // A connection's answer closes it while draining, and once it is older than --max-connection-age:
+  // the client's next connection goes through the Service again, to a replica that is not going away, or
+  // to a burst replica that joined since. A client's keep-alive pool would otherwise keep every request
+  // on the replicas that served its first ones, and the spill-over would never see them.
+  const opened = new WeakMap<Socket, number>();
+  fastify.server.on("connection", (socket: Socket) => opened.set(socket, Date.now()));
+  fastify.addHook("onRequest", (request, reply, next) => {
+    const age = Date.now() - (opened.get(request.raw.socket) ?? Date.now());
+    if (runtime.phase === "draining" || age > config.maxConnectionAgeSeconds * 1000)
+      reply.raw.setHeader("connection", "close");
     next();
   });
   await fastify.register(app, {

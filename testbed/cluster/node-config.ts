@@ -154,6 +154,9 @@ export function kubeletConfig(p: NodePaths, node: NodeShape, tls: KubeletTls): o
     failSwapOn: false,
     // No cluster DNS here: pods get a resolver that answers nothing rather than the host's.
     resolvConf: join(p.dir, "resolv.conf"),
+    // Each node its own: a kubelet removes the log folders of pods it does not run from its pod logs
+    // folder, so kubelets sharing /var/log/pods on one host would delete each other's pods' logs.
+    podLogsDir: join(p.dir, "pod-logs"),
     maxPods: 32,
     serializeImagePulls: false,
     // A shared development machine: evict only when the disk is really full.

@@ -74,6 +74,21 @@ describe("server lifecycle", () => {
     expect(p.output()).toMatch(/"drained":true/);
   });
 
+  it("closes a connection after its first answer past --max-connection-age, so a client's next request goes through the Service again", async () => {
+    const p = start(["--model", fixtureModel(), "--max-connection-age", "1"]);
+    await waitReady(p.url);
+    const client = new Agent({ keepAlive: true, maxSockets: 1 });
+    const young = await send(client, p.url, "POST", "/v1/completions", completion("a", { model: "tiny-42" }));
+    expect(young.status).toBe(200);
+    expect(young.headers.connection).toBe("keep-alive");
+    await new Promise((r) => setTimeout(r, 1100));
+    const old = await send(client, p.url, "POST", "/v1/completions", completion("b", { model: "tiny-42" }));
+    expect(old.status).toBe(200);
+    expect(old.headers.connection).toBe("close");
+    p.child.kill("SIGTERM");
+    expect(await p.exit).toBe(0);
+  });
+
   it("answers /health at once and /ready only after the model is loaded and warmed", async () => {
     const p = start(["--model", fixtureModel()]);
     await waitFor("listening", async () => (await fetch(`${p.url}/health`)).status === 200, {
