@@ -69,7 +69,9 @@ export class GcpPoolDriver implements PoolDriver {
       } catch {
         // not JSON: the text itself
       }
-      throw new Error(`${res.status} ${message}`);
+      // A refused token and a missing permission both mean the credentials need fixing, not the call.
+      const credentials = res.status === 401 || res.status === 403 ? "credentials refused: " : "";
+      throw new Error(`${res.status} ${credentials}${message}`);
     }
   }
 
