@@ -36,10 +36,10 @@ import {
   type RecordedCall,
   type RecordedViolation,
 } from "./service.js";
-import { ComputeState, GceError, parseInstanceUrl, type Vm } from "./state.js";
+import { ComputeState, GceError, parseInstanceUrl, type Operation, type Vm } from "./state.js";
 import { managedVm, type ManagedVm } from "./views.js";
 
-export type { ManagedVm, RecordedCall, RecordedViolation };
+export type { ManagedVm, Operation, RecordedCall, RecordedViolation };
 
 /** The API root below a stand-in's URL: what GcpPoolDriver's `endpoint` takes. */
 export const API_ROOT = "/compute/v1";
@@ -108,8 +108,11 @@ export interface ComputeStandIn {
   failNext(count: number, status: Fault["status"], o?: { afterApply?: boolean }): void;
   /** Schema violations of requests (client's) and responses (stand-in's) so far. */
   violations(): RecordedViolation[];
+  clearViolations(): void;
   /** Every API call so far. */
   requests(): RecordedCall[];
+  /** Every operation so far (a retried call with the same requestId adds none). */
+  operations(): Operation[];
   instances(project: string, region: string, group: string): ManagedVm[];
 }
 
@@ -192,7 +195,11 @@ export async function startComputeStandIn(o: ComputeStandInOptions = {}): Promis
       service.failNext(count, { status, ...f });
     },
     violations: () => service.violations(),
+    clearViolations: () => {
+      service.clearViolations();
+    },
     requests: () => service.requests(),
+    operations: () => structuredClone(state.allOperations()),
     instances: (project, region, group) => state.members(state.group(project, region, group)).map(managedVm),
   };
 }

@@ -97,6 +97,8 @@ export interface Operation {
   targetId: string;
   inserted: number;
   done: number;
+  /** The requestId that made it, if any. */
+  requestId?: string;
 }
 
 const groupKey = (project: string, region: string, name: string) => `${project}/${region}/${name}`;
@@ -364,6 +366,11 @@ export class ComputeState {
     return op;
   }
 
+  /** Every operation so far, oldest first. */
+  allOperations(): Operation[] {
+    return [...this.operations.values()];
+  }
+
   now(): number {
     return this.o.now();
   }
@@ -385,6 +392,7 @@ export class ComputeState {
     const earlier = this.requests.get(key);
     if (earlier) return earlier;
     const op = apply();
+    op.requestId = requestId;
     this.requests.set(key, op);
     return op;
   }
