@@ -111,7 +111,11 @@ export async function createServer(config: Config): Promise<Server> {
   };
 
   const openConnections = () =>
-    new Promise<number>((resolve) => fastify.server.getConnections((err, n) => resolve(err ? 0 : n)));
+    new Promise<number>((resolve) => {
+      fastify.server.getConnections((err, n) => {
+        resolve(err ? 0 : n);
+      });
+    });
 
   // Drained: every connection has ended, each after the answer it was carrying or idle past the keep-alive
   // (clients drop idle ones first), or the grace period is up. The listener stays open meanwhile: Node's
