@@ -67,3 +67,24 @@ export const errors = {
 export function errorBody(e: ApiError) {
   return { error: { message: e.message, type: e.type, param: e.param, code: e.code } };
 }
+
+/** A chat-path name and what another API calls it. */
+export type Rename = readonly [from: RegExp, to: string];
+
+/**
+ * The error in another API's terms. A request translated onto the chat path can fail there, in the chat
+ * API's names (`response_format`, `tools[0].function.parameters`); each rule rewrites such a name in the
+ * error's param and message. Anything that is not an ApiError with a param passes unchanged.
+ */
+export function renamed(err: unknown, rules: readonly Rename[]): unknown {
+  if (!(err instanceof ApiError) || err.param === null) return err;
+  const rename = (s: string) => rules.reduce((acc, [from, to]) => acc.replace(from, to), s);
+  return new ApiError(
+    err.statusCode,
+    err.type,
+    err.code,
+    rename(err.message),
+    rename(err.param),
+    err.retryAfter,
+  );
+}

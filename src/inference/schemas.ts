@@ -1,4 +1,4 @@
-import { Type, type Static, type TProperties } from "@sinclair/typebox";
+import { Type, type Static, type TProperties, type TSchema, type TUnsafe } from "@sinclair/typebox";
 import { FUNCTION_NAME } from "./tools.js";
 
 /**
@@ -6,6 +6,33 @@ import { FUNCTION_NAME } from "./tools.js";
  * naming the field. Fields outside OpenAI's API are ignored, as other OpenAI-compatible servers do; the
  * OpenAI parameters this server cannot honour are refused by name (routes/unsupported.ts).
  */
+
+/**
+ * One of several objects told apart by their `type`, as an if/then/else chain rather than a union: ajv
+ * then reports the error inside the branch the type picks (`input[2].call_id` is missing) where a union
+ * reports every branch, and a type no branch has as one `enum` error that lists the known ones.
+ * `untagged` names the branch of an object that has no `type` (a Responses message may leave it out).
+ */
+export function tagged<B extends Record<string, TSchema>>(
+  branches: B,
+  untagged?: keyof B & string,
+): TUnsafe<Static<B[keyof B]>> {
+  const names = Object.keys(branches);
+  const chain = (rest: string[]): object => {
+    const [name, ...others] = rest;
+    if (name === undefined) return { properties: { type: { enum: names } }, required: ["type"] };
+    return {
+      if: { properties: { type: { const: name } }, required: ["type"] },
+      then: branches[name],
+      else: chain(others),
+    };
+  };
+  const body =
+    untagged === undefined
+      ? chain(names)
+      : { if: { not: { required: ["type"] } }, then: branches[untagged], else: chain(names) };
+  return Type.Unsafe<Static<B[keyof B]>>({ type: "object", ...body });
+}
 
 const Stop = Type.Union([
   Type.String({ minLength: 1 }),
@@ -60,7 +87,7 @@ const Sampling = {
 
 const TextPart = Type.Object({ type: Type.Literal("text"), text: Type.String() });
 
-const FunctionName = Type.String({ pattern: FUNCTION_NAME });
+export const FunctionName = Type.String({ pattern: FUNCTION_NAME });
 
 const ToolCall = Type.Object({
   id: Type.String({ minLength: 1 }),

@@ -1,21 +1,22 @@
 import { ApiError } from "../errors.js";
 
 /**
- * The parameters of OpenAI's chat and completions APIs this server cannot honour. Each is refused with
+ * The parameters of OpenAI's chat and completions APIs this server cannot honour (the Responses and
+ * Messages APIs keep their tables beside their translations, with the helpers below). Each is refused with
  * a 400 naming it rather than accepted and ignored, unless its value asks only for what the server does
  * anyway (`store: false`, `modalities: ["text"]`); null, like absence, asks for nothing. The schemas
  * declare the parameters that work; a test holds the two lists against the openai package's own request
  * types, so a parameter OpenAI adds is noticed.
  */
 
-interface Unsupported {
+export interface Unsupported {
   why: string;
   /** Values that ask for nothing this server does not do. */
   accepts?: (value: unknown) => boolean;
 }
 
-const never = (why: string): Unsupported => ({ why });
-const noCache = never("prompts are not cached across requests");
+export const never = (why: string): Unsupported => ({ why });
+export const noCache = never("prompts are not cached across requests");
 const notStored = "completions are not stored";
 
 export const unsupportedChat: Record<string, Unsupported> = {
@@ -45,7 +46,7 @@ export const unsupportedCompletion: Record<string, Unsupported> = {
   suffix: never("insertion (a suffix after the completion) is not supported"),
 };
 
-function isEmptyObject(v: unknown): boolean {
+export function isEmptyObject(v: unknown): boolean {
   return typeof v === "object" && v !== null && Object.keys(v).length === 0;
 }
 
@@ -68,7 +69,8 @@ function refuse(param: string, value: unknown, u: Unsupported): never {
   );
 }
 
-function check(param: string, value: unknown, u: Unsupported) {
+/** Throws for `value` of `param` unless it is absent, null, or asks for nothing `u` refuses. */
+export function check(param: string, value: unknown, u: Unsupported) {
   if (value == null || u.accepts?.(value)) return;
   refuse(param, value, u);
 }
