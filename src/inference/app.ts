@@ -11,6 +11,7 @@ import { ApiError, errorBody, errors } from "./errors.js";
 import { embeddingRoutes } from "./routes/embeddings.js";
 import { generationRoutes } from "./routes/generation.js";
 import { infoRoutes } from "./routes/info.js";
+import { responsesRoutes } from "./routes/responses.js";
 import type { RouteOptions } from "./routes/options.js";
 
 declare module "fastify" {
@@ -154,5 +155,6 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(core, opts);
   await fastify.register(infoRoutes, opts);
   await fastify.register(generationRoutes, opts);
+  await fastify.register(responsesRoutes, opts);
   await fastify.register(embeddingRoutes, opts);
 };
