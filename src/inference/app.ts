@@ -6,6 +6,7 @@ import { errors } from "./errors.js";
 import { embeddingRoutes } from "./routes/embeddings.js";
 import { generationRoutes } from "./routes/generation.js";
 import { infoRoutes } from "./routes/info.js";
+import { messagesRoutes } from "./routes/messages.js";
 import { responsesRoutes } from "./routes/responses.js";
 import type { RouteOptions } from "./routes/options.js";
 
@@ -101,5 +102,6 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(infoRoutes, opts);
   await fastify.register(generationRoutes, opts);
   await fastify.register(responsesRoutes, opts);
+  await fastify.register(messagesRoutes, opts);
   await fastify.register(embeddingRoutes, opts);
 };

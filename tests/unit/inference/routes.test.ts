@@ -51,11 +51,11 @@ afterEach(async () => {
   await closeApp?.();
 });
 
-async function serve(engine: ServedEngine | undefined) {
+async function serve(engine: ServedEngine | undefined, apiKey?: string) {
   const runtime = new Runtime("fake", createMetrics());
   if (engine) runtime.ready(engine, "ab".repeat(32));
   const fastify = Fastify({ ajv: { customOptions: { coerceTypes: false } } });
-  await fastify.register(app, { runtime, requestTimeoutSeconds: 5 });
+  await fastify.register(app, { runtime, requestTimeoutSeconds: 5, apiKey });
   closeApp = () => fastify.close();
   const post = (url: string, payload: unknown) =>
     fastify.inject({ method: "POST", url, payload: payload as object });
@@ -150,5 +150,116 @@ describe("routes over a fake engine", () => {
     );
     runtime.drain();
     expect((await post("/v1/chat/completions", chat())).statusCode).toBe(200);
+  });
+});
+
+/** Streams its first piece of text, then fails as a broken engine would. */
+class FailingEngine extends FakeEngine {
+  override generate(
+    _slot: unknown,
+    _req: PreparedRequest,
+    cb: GenerateCallbacks = {},
+  ): Promise<GenerationResult> {
+    cb.onText?.("He");
+    return Promise.reject(new Error("decode failed"));
+  }
+}
+
+/** An SSE body's events, as [event name, data]. */
+const named = (body: string) =>
+  body
+    .split("\n\n")
+    .filter(Boolean)
+    .map((e) => {
+      const [name, data] = e.split("\n");
+      return [name?.replace("event: ", ""), JSON.parse(data?.replace("data: ", "") ?? "null")] as [
+        string,
+        any,
+      ];
+    });
+
+describe("the Responses and Messages routes over the same fake engine", () => {
+  const responses = (extra: Record<string, unknown> = {}) => ({ model: "fake", input: "hi", ...extra });
+  const messages = (extra: Record<string, unknown> = {}) => ({
+    model: "fake",
+    max_tokens: 8,
+    messages: [{ role: "user", content: "hi" }],
+    ...extra,
+  });
+
+  it("counts each request once, under its own route", async () => {
+    const { post, metric } = await serve(new FakeEngine());
+    expect((await post("/v1/responses", responses())).statusCode).toBe(200);
+    expect((await post("/v1/responses", responses({ stream: true }))).statusCode).toBe(200);
+    expect((await post("/v1/messages", messages({ stream: true }))).statusCode).toBe(200);
+    expect((await post("/v1/messages", messages({ max_tokens: 0 }))).statusCode).toBe(400);
+    const requests = await metric("spillway_inference_requests_total");
+    expect(requests.map((s) => [s.labels.route, s.labels.status, s.value])).toEqual([
+      ["/v1/responses", "200", 2],
+      ["/v1/messages", "200", 1],
+      ["/v1/messages", "400", 1],
+    ]);
+    const durations = await metric("spillway_inference_request_duration_seconds_count");
+    expect(durations.map((s) => [s.labels.route, s.value])).toEqual([
+      ["/v1/responses", 2],
+      ["/v1/messages", 1],
+    ]);
+  });
+
+  it("answers every Messages error in Anthropic's shape, a missing key and a loading server too", async () => {
+    const { post, fastify } = await serve(new FakeEngine(), "sk-1");
+    const noKey = await post("/v1/messages", messages());
+    expect([noKey.statusCode, noKey.json().type, noKey.json().error.type]).toEqual([
+      401,
+      "error",
+      "authentication_error",
+    ]);
+    const withKey = (payload: unknown) =>
+      fastify.inject({
+        method: "POST",
+        url: "/v1/messages",
+        payload: payload as object,
+        headers: { "x-api-key": "sk-1" },
+      });
+    expect((await withKey(messages())).statusCode).toBe(200);
+    const bad = await withKey({ model: "fake", messages: [{ role: "user", content: "x" }] });
+    expect([bad.statusCode, bad.json().error]).toEqual([
+      400,
+      { type: "invalid_request_error", message: "Missing required parameter: 'max_tokens'." },
+    ]);
+    // The Responses route keeps OpenAI's shape, and takes the key either way.
+    const openai = await fastify.inject({
+      method: "POST",
+      url: "/v1/responses",
+      payload: responses({ input: [{ type: "reasoning" }] }),
+      headers: { authorization: "Bearer sk-1" },
+    });
+    expect(openai.json().error.param).toBe("input[0].type");
+    await closeApp?.();
+    const loading = await serve(undefined);
+    const unready = await loading.post("/v1/messages", messages());
+    expect([unready.statusCode, unready.headers["retry-after"], unready.json().error.type]).toEqual([
+      503,
+      "1",
+      "overloaded_error",
+    ]);
+  });
+
+  it("ends a stream that fails midway with each API's own failure event", async () => {
+    const { post, metric } = await serve(new FailingEngine());
+    const r = named((await post("/v1/responses", responses({ stream: true }))).body);
+    expect(r.map(([e]) => e).slice(-2)).toEqual(["response.output_text.delta", "response.failed"]);
+    expect(r.at(-1)?.[1].response.error.code).toBe("server_error");
+    const m = named((await post("/v1/messages", messages({ stream: true }))).body);
+    expect(m.map(([e]) => e).slice(-2)).toEqual(["content_block_delta", "error"]);
+    expect(m.at(-1)?.[1].error).toEqual({
+      type: "api_error",
+      message: "The server had an error while processing your request.",
+    });
+    const requests = await metric("spillway_inference_requests_total");
+    expect(requests.map((s) => [s.labels.route, s.labels.status])).toEqual([
+      ["/v1/responses", "500"],
+      ["/v1/messages", "500"],
+    ]);
   });
 });
