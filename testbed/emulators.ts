@@ -2,15 +2,20 @@ import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../src/lib/errors.js";
 import { httpStatus } from "./lib/http.js";
-import { runDir, tool } from "../src/lib/paths.js";
+import { repoRoot, runDir, tool } from "../src/lib/paths.js";
 import { assertPortsFree, isAlive, readPid, startDetached, stopProcess, waitUntil } from "./lib/process.js";
 
 /**
  * Cloud emulators on loopback: the AWS one on :4566 (moto by default; LocalStack in host mode when
- * SPILLWAY_AWS_EMULATOR=localstack) and fake-gcs-server on :4443. Tests only ever see the endpoints.
+ * SPILLWAY_AWS_EMULATOR=localstack), fake-gcs-server on :4443 and the Compute stand-in (testbed/gce/) on
+ * :4480. Tests only ever see the endpoints.
  */
 export const AWS_ENDPOINT = "http://127.0.0.1:4566";
 export const GCS_ENDPOINT = "http://127.0.0.1:4443";
+/** The Compute stand-in: its metadata servers and test-bed routes (`/spillway-testbed/...`) hang off this. */
+export const COMPUTE_STAND_IN_URL = "http://127.0.0.1:4480";
+/** The Compute API root, as GcpPoolDriver's `endpoint` and the operator's `pools.gcp.endpoint` take it. */
+export const COMPUTE_ENDPOINT = `${COMPUTE_STAND_IN_URL}/compute/v1`;
 
 type AwsEmulator = "moto" | "localstack";
 
@@ -68,6 +73,16 @@ const services = () => ({
       env: {},
     }),
   },
+  compute: {
+    name: "compute",
+    ports: [4480],
+    health: async () => (await httpStatus(`${COMPUTE_STAND_IN_URL}/spillway-testbed/health`)) === 200,
+    spec: () => ({
+      bin: join(repoRoot, "node_modules", ".bin", "tsx"),
+      args: [join(repoRoot, "testbed", "gce", "main.ts"), "--port", "4480"],
+      env: {},
+    }),
+  },
 });
 
 export async function isRunning(): Promise<boolean> {
@@ -79,8 +94,10 @@ export async function isRunning(): Promise<boolean> {
   return true;
 }
 
-export async function up(log: (line: string) => void = () => undefined): Promise<void> {
+/** Starts the emulators that are not running; resolves to the names of those it started. */
+export async function up(log: (line: string) => void = () => undefined): Promise<string[]> {
   const dir = stateDir();
+  const started: string[] = [];
   for (const s of Object.values(services())) {
     const pid = readPid(dir, s.name);
     if (pid !== undefined && isAlive(pid) && (await s.health())) {
@@ -100,12 +117,19 @@ export async function up(log: (line: string) => void = () => undefined): Promise
       stateDir: dir,
       component: s.name,
     });
-    log(`${s.name.padEnd(4)} ready on 127.0.0.1:${s.ports[0]} in ${((Date.now() - t) / 1000).toFixed(1)}s`);
+    started.push(s.name);
+    log(`${s.name.padEnd(7)} ready on 127.0.0.1:${s.ports[0]} in ${((Date.now() - t) / 1000).toFixed(1)}s`);
   }
+  return started;
 }
 
-export async function down(): Promise<void> {
+/**
+ * Stops the emulators, or only the named ones: a run that found some already up (another run's) stops
+ * just what it started. The state folder goes with a full stop only.
+ */
+export async function down(only?: string[]): Promise<void> {
   const dir = stateDir();
-  for (const s of Object.values(services())) await stopProcess(dir, s.name);
-  if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+  for (const s of Object.values(services()))
+    if (!only || only.includes(s.name)) await stopProcess(dir, s.name);
+  if (!only && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
 }

@@ -17,7 +17,7 @@ const TESTBED_COMMANDS: Record<string, CommandEntry> = {
   emulators: {
     usage: [
       "emulators up|down|status",
-      "AWS emulator on 127.0.0.1:4566 and fake-gcs-server on 127.0.0.1:4443",
+      "AWS emulator on 127.0.0.1:4566, fake-gcs-server on :4443, Compute stand-in on :4480",
     ],
     load: async () => (await import("./commands/emulators.js")).run,
   },

@@ -1,4 +1,4 @@
-import { down, isRunning, up } from "../emulators.js";
+import { AWS_ENDPOINT, COMPUTE_ENDPOINT, GCS_ENDPOINT, down, isRunning, up } from "../emulators.js";
 import { UserError } from "../../src/lib/errors.js";
 
 const log = (line: string) => {
@@ -10,7 +10,7 @@ export async function run(args: string[]): Promise<void> {
     case "up":
       await up(log);
       process.stdout.write(
-        "export AWS_ENDPOINT_URL=http://127.0.0.1:4566 STORAGE_EMULATOR_HOST=http://127.0.0.1:4443\n",
+        `export AWS_ENDPOINT_URL=${AWS_ENDPOINT} STORAGE_EMULATOR_HOST=${GCS_ENDPOINT} COMPUTE_ENDPOINT=${COMPUTE_ENDPOINT}\n`,
       );
       return;
     case "down":

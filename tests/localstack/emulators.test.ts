@@ -3,7 +3,7 @@ import { Storage } from "@google-cloud/storage";
 import { describe, expect, inject, it } from "vitest";
 import { uniqueName } from "../helpers/kube.js";
 
-// The emulators stand in for S3 and GCS: what a client writes there it can read back.
+// The emulators stand in for S3, GCS and Compute Engine: what a client writes there it can read back.
 describe("cloud emulators", () => {
   it("the AWS emulator on :4566 stores and returns an S3 object", async () => {
     const s3 = new S3Client({
@@ -31,5 +31,14 @@ describe("cloud emulators", () => {
     await bucket.file("m.gguf").save("GGUF-bytes", { resumable: false });
     const [content] = await bucket.file("m.gguf").download();
     expect(content.toString()).toBe("GGUF-bytes");
+  });
+
+  it("the Compute stand-in on :4480 answers a missing group with GCE's 404", async () => {
+    const group = `projects/spillway-test/regions/europe-west4/instanceGroupManagers/${uniqueName("spot")}`;
+    const res = await fetch(`${inject("computeEndpoint")}/${group}`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({
+      error: { code: 404, message: `The resource '${group}' was not found` },
+    });
   });
 });
