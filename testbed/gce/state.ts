@@ -316,6 +316,12 @@ export class ComputeState {
    */
   preempt(project: string, zone: string, name: string): Vm {
     const vm = this.instance(project, zone, name);
+    const scheduling = (
+      vm.template.properties as { scheduling?: { provisioningModel?: string; preemptible?: boolean } }
+    ).scheduling;
+    // Only spot (and legacy preemptible) VMs are ever preempted.
+    if (scheduling?.provisioningModel !== "SPOT" && scheduling?.preemptible !== true)
+      throw new GceError(400, "invalid", `${vmPath(vm)} is not a spot VM: only spot VMs are preempted`);
     if (vm.status !== "RUNNING" || vm.action !== "NONE")
       throw new GceError(
         400,

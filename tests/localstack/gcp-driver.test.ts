@@ -1,12 +1,18 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { BurstPoolSpec } from "../../src/api/burst-pool.js";
 import { GcpPoolDriver } from "../../src/operator/pools/gcp.js";
-import { INSTANCE_HEADER, startComputeStandIn, type ComputeStandIn } from "../../testbed/gce/server.js";
+import {
+  INSTANCE_HEADER,
+  standInRoutes,
+  startComputeStandIn,
+  type ComputeStandIn,
+} from "../../testbed/gce/server.js";
 import { waitFor } from "../helpers/wait.js";
 
 // The GCP pool driver against the Compute stand-in, whose every request and response is checked against
 // Google's published Compute API schema: a group of spot VMs grows, loses one named VM, survives a lost
-// response and refused credentials, and has a VM preempted and recreated.
+// response and refused credentials, and has a VM preempted and recreated. Boot and stop take a second each,
+// so the states in between last long enough to be seen on a busy machine.
 const project = "spillway-test";
 const region = "europe-west4";
 const pool: BurstPoolSpec = {
@@ -31,7 +37,7 @@ const api = async (path: string, init: RequestInit = {}) => {
 };
 
 beforeAll(async () => {
-  compute = await startComputeStandIn({ bootDelayMs: 300, stopDelayMs: 200, graceSeconds: 1 });
+  compute = await startComputeStandIn({ bootDelayMs: 1000, stopDelayMs: 1000, graceSeconds: 1 });
   await compute.createGroup({ project, region, name: "spot", targetSize: 2 });
   driver = new GcpPoolDriver({ endpoint: compute.apiRoot, timeoutMs: 2000 });
   await waitFor("the group's first two VMs running", allRunning, { timeoutMs: 5000, intervalMs: 50 });
@@ -173,7 +179,11 @@ describe("GCP managed instance group driver against the Compute stand-in", () =>
     expect(seen[0]).toBe("STOPPING/NONE");
     expect(seen).toContain("TERMINATED/RECREATING");
     expect(seen.at(-1)).toBe("RUNNING/NONE");
-    expect(await (await metadata()).text()).toBe("FALSE");
+    // The recreated VM is a new one: not preempted (its metadata server by path this time).
+    const fresh = await fetch(compute.url + standInRoutes.metadata(project, vm.zone, vm.name), {
+      headers: { "Metadata-Flavor": "Google" },
+    });
+    expect(await fresh.text()).toBe("FALSE");
     expect(await driver.describe(pool)).toMatchObject({ desired: 3 });
     expect((await driver.describe(pool)).instances).toContainEqual({ id: vm.name, state: "running" });
   });

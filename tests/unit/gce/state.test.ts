@@ -43,7 +43,10 @@ beforeEach(() => {
       3 / 36,
     ]),
   });
-  state.insertTemplate(P, { name: "t", properties: { machineType: "e2-standard-8" } });
+  state.insertTemplate(P, {
+    name: "t",
+    properties: { machineType: "e2-standard-8", scheduling: { provisioningModel: "SPOT" } },
+  });
   state.insertGroup(P, R, {
     name: "spot",
     baseInstanceName: "spot",
@@ -145,9 +148,19 @@ describe("Compute stand-in state", () => {
     expect(state.group(P, R, "spot").targetSize).toBe(1);
   });
 
-  it("only a running VM is preempted", () => {
+  it("only a running spot VM is preempted", () => {
     state.resize(P, R, "spot", 1);
     expect(() => state.preempt(P, "europe-west4-a", "spot-aaaa")).toThrow(/only a running VM/);
+    state.insertTemplate(P, { name: "standard", properties: { machineType: "e2-standard-8" } });
+    state.insertGroup(P, R, {
+      name: "base",
+      targetSize: 1,
+      instanceTemplate: "global/instanceTemplates/standard",
+      distributionPolicy: { zones: [{ zone: "zones/europe-west4-a" }] },
+    });
+    advance(1000);
+    const [vm] = state.members(state.group(P, R, "base"));
+    expect(() => state.preempt(P, vm!.zone, vm!.name)).toThrow(/is not a spot VM/);
   });
 
   it("unknown resources are GCE's 404 with the resource's path", () => {
