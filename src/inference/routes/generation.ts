@@ -51,10 +51,11 @@ export async function run(
         // From here on fastify no longer answers for us: every outcome is written as an SSE event.
         reply.hijack();
         streaming = true;
+        // No Connection header of our own: Node's says keep-alive with the server's timeout, or close when
+        // the connection is to end after this answer (draining, or past its age).
         reply.raw.writeHead(200, {
           "content-type": "text/event-stream; charset=utf-8",
           "cache-control": "no-cache",
-          connection: "keep-alive",
           "x-accel-buffering": "no",
         });
         write(encoder.open(prepared.promptTokens));

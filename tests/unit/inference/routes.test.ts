@@ -138,6 +138,17 @@ describe("routes over a fake engine", () => {
     expect(body.usage).toEqual({ prompt_tokens: 3, completion_tokens: 6, total_tokens: 9 });
   });
 
+  it("leaves a stream's Connection header to the server: a connection marked to close still closes", async () => {
+    const { fastify, post } = await serve(new FakeEngine());
+    // As server.ts marks a draining or aged connection.
+    fastify.addHook("onRequest", (_request, reply, next) => {
+      reply.raw.setHeader("connection", "close");
+      next();
+    });
+    const res = await post("/v1/chat/completions", chat({ stream: true }));
+    expect(res.headers.connection).toBe("close");
+  });
+
   it("answers 503 before the model is ready, 404 for another model, and still serves while draining", async () => {
     const loading = await serve(undefined);
     const res = await loading.post("/v1/chat/completions", chat());
