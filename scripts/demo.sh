@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The local demo: pinned tools; the inference image; the S3 and GCS emulators; the local control plane with
 # its real node and simulated (kwok) base and spot nodes; the Helm chart, whose operator runs on the real
-# node; a sample InferenceModel fetched from the emulated S3 bucket and served on the real node; and one
-# chat completion through the model's Service. Leaves everything running; `npm run cluster:down` and
-# `npm run emulators:down` stop it.
+# node; a sample InferenceModel fetched from the emulated S3 bucket and served on the real node; one chat
+# completion through the model's Service; then the spill-over: a short load above the base's slots, a spot
+# instance that boots as a real node, a burst replica there answering its share, and the drain back to the
+# base. Leaves everything running; `npm run cluster:down` and `npm run emulators:down` stop it.
 LOG_PREFIX=demo
 source "$(dirname "$0")/lib/common.sh"
 cd "$ROOT"
@@ -31,10 +32,13 @@ kubectl create namespace spillway-system --dry-run=client -o yaml | kubectl appl
 kubectl create secret generic spillway-aws -n spillway-system --dry-run=client -o yaml \
   --from-literal=AWS_ACCESS_KEY_ID=test --from-literal=AWS_SECRET_ACCESS_KEY=test | kubectl apply -f - >/dev/null
 # The operator serves the demo's namespace only, so the test tiers' own operators (`npm test` after the
-# demo) have their namespaces to themselves.
+# demo) have their namespaces to themselves; it looks at load and pools every 2 s and keeps an empty spot
+# node 10 s, so the spill-over step shows in a minute what takes a few in production.
 "$BIN/helm" upgrade --install spillway charts/spillway -n spillway-system --wait --timeout 120s \
   --set 'operator.namespaces={default}' --set cloud.aws.endpoint="$POD_AWS_ENDPOINT" \
-  --set cloud.aws.credentialsSecret=spillway-aws --set cloud.gcp.enabled=false >/dev/null ||
+  --set cloud.aws.credentialsSecret=spillway-aws --set cloud.gcp.enabled=false \
+  --set operator.load.intervalSeconds=2 --set operator.pools.intervalSeconds=2 \
+  --set operator.pools.emptyNodeCooldownSeconds=10 >/dev/null ||
   die "the chart's operator did not become ready" "kubectl -n spillway-system describe pods; kubectl -n spillway-system logs deploy/spillway-operator"
 
 kubectl apply -f charts/spillway/examples/burst-pools.yaml >/dev/null
@@ -83,7 +87,14 @@ curl -sS --fail-with-body -m 60 --retry 20 --retry-delay 1 --retry-connrefused \
   die "the chat completion failed" "kubectl logs -l spillway.dev/model=chat-small"
 echo
 echo
-log "running: control plane, real node, emulators, chart and operator"
+# The spill-over, for real: a spot instance of the emulated group boots as a real node (its own kubelet,
+# containerd and network namespace), and the burst replica there answers a share of the load.
+log "spill-over: the instances of an emulated Auto Scaling group become real spot nodes"
+npx --no-install tsx testbed/main.ts cluster spot-nodes up
+npx --no-install tsx testbed/demo-spill-over.ts ||
+  die "the spill-over step failed" "see .run/cluster/logs/spot-nodes.log and kubectl describe im chat-small"
+echo
+log "running: control plane, real node, spot nodes, emulators, chart and operator"
 log "  export KUBECONFIG=$KUBECONFIG PATH=$BIN:\$PATH"
 log "  kubectl get im -A; kubectl describe im chat-small; kubectl logs -n spillway-system deploy/spillway-operator"
 log "  npm run cluster:down && npm run emulators:down    # stop everything"

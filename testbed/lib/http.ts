@@ -1,5 +1,6 @@
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest, type RequestOptions } from "node:https";
+import { parsePrometheusText, sumOf } from "../../src/lib/prometheus-text.js";
 
 /**
  * The status code of a GET to a local component, or 0 when nothing answers: what health polls need.
@@ -26,4 +27,16 @@ export function httpStatus(
     });
     req.end();
   });
+}
+
+/**
+ * Completions (chat and text) a Spillway server answered with 200, from its own /metrics: what a burst
+ * replica served, without the probes and scrapes that count as requests too.
+ */
+export async function completionsAnswered(base: string): Promise<number> {
+  const res = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) });
+  const samples = parsePrometheusText(await res.text());
+  return ["/v1/chat/completions", "/v1/completions"]
+    .map((route) => sumOf(samples, "spillway_inference_requests_total", { route, status: "200" }))
+    .reduce((a, b) => a + b, 0);
 }

@@ -25,6 +25,7 @@ import { PAUSE_IMAGE } from "../../testbed/cluster/node-config.js";
 import { NODE_NAME, unavailableReason } from "../../testbed/cluster/real-node.js";
 import { POD_AWS_ENV, publishSampleModel } from "../../testbed/cluster/sample-model.js";
 import { spotNodes } from "../../testbed/cluster/spot-node.js";
+import { completionsAnswered } from "../../testbed/lib/http.js";
 import { currentInferenceImage } from "../../testbed/lib/podman.js";
 import { applyCrds, kubectlFor, uniqueName } from "../helpers/kube.js";
 import { startOperator, type OperatorProcess } from "../helpers/operator.js";
@@ -75,14 +76,7 @@ const desired = async () =>
   (await autoscaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [group] })))
     .AutoScalingGroups?.[0]?.DesiredCapacity;
 
-/** Completions a pod's server answered, from its own /metrics (probes and scrapes are not counted). */
-async function served(p: Pod): Promise<number> {
-  const res = await fetch(`http://${p.status.podIP}:8080/metrics`, { signal: AbortSignal.timeout(5000) });
-  const samples = parsePrometheusText(await res.text());
-  return ["/v1/chat/completions", "/v1/completions"]
-    .map((route) => sumOf(samples, "spillway_inference_requests_total", { route, status: "200" }))
-    .reduce((a, b) => a + b, 0);
-}
+const served = (p: Pod) => completionsAnswered(`http://${p.status.podIP}:8080`);
 
 let operator: OperatorProcess | undefined;
 let nodes: CloudNodes | undefined;
