@@ -87,7 +87,8 @@ export function responsesEncoder(body: ResponsesRequest, model: string): Encoder
       strict: t.strict ?? null,
     })),
     truncation: "disabled",
-    usage: usage && usageBody(usage),
+    // Left out until it is known, as the SDK's type has it (optional, never null).
+    ...(usage ? { usage: usageBody(usage) } : {}),
     ...(body.user === undefined ? {} : { user: body.user }),
     metadata: {},
   });

@@ -168,7 +168,7 @@ export const ResponseObject = Type.Object({
   tool_choice: Type.Unknown(),
   tools: Type.Array(Type.Unknown()),
   truncation: Type.String(),
-  usage: Type.Union([ResponseUsage, Type.Null()]),
+  usage: Type.Optional(ResponseUsage),
   user: Type.Optional(Type.String()),
   metadata: Type.Record(Type.String(), Type.String()),
 });

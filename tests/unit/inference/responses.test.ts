@@ -119,7 +119,7 @@ describe("a Responses request as a chat request", () => {
       "input[0].content[0].type",
     ],
   ] as const)("refuses %s, naming the field", (_what, input, param) => {
-    const err = thrown(() => chatRequest(request({ input: input as ResponsesRequest["input"] })));
+    const err = thrown(() => chatRequest(request({ input: input as unknown as ResponsesRequest["input"] })));
     expect([err.statusCode, err.param]).toEqual([400, param]);
   });
 
@@ -231,7 +231,8 @@ describe("a generation as a Responses response", () => {
       output: [{ type: "message", status: "completed", content: [{ type: "output_text", text: "Hello" }] }],
       usage: { input_tokens: 3, output_tokens: 4, total_tokens: 7 },
     });
-    expect(events[0]?.data.response).toMatchObject({ status: "in_progress", output: [], usage: null });
+    expect(events[0]?.data.response).toMatchObject({ status: "in_progress", output: [] });
+    expect(events[0]?.data.response.usage).toBeUndefined();
   });
 
   it("streams text, then each call as its own item with its arguments in deltas", () => {
