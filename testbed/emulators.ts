@@ -78,8 +78,16 @@ const services = () => ({
     ports: [4480],
     health: async () => (await httpStatus(`${COMPUTE_STAND_IN_URL}/spillway-testbed/health`)) === 200,
     spec: () => ({
-      bin: join(repoRoot, "node_modules", ".bin", "tsx"),
-      args: [join(repoRoot, "testbed", "gce", "main.ts"), "--port", "4480"],
+      // One process (not the tsx wrapper and its child), so the stop signal reaches the server itself;
+      // tsx resolved here, as `--import tsx` would resolve it from the caller's working directory.
+      bin: process.execPath,
+      args: [
+        "--import",
+        import.meta.resolve("tsx"),
+        join(repoRoot, "testbed", "gce", "main.ts"),
+        "--port",
+        "4480",
+      ],
       env: {},
     }),
   },
