@@ -70,6 +70,8 @@ async function main(): Promise<void> {
   ]);
   say(`BurstPool ${POOL} (its instances boot as real nodes); ${MODEL} may burst onto it`);
 
+  // Counters from before the load: a second run of the demo finds the base replica of the first.
+  const before = await answersByPod();
   const ip = (
     await kubectl(["get", "svc", MODEL, "-n", NAMESPACE, "-o", "jsonpath={.spec.clusterIP}"])
   ).trim();
@@ -121,7 +123,12 @@ async function main(): Promise<void> {
   say(
     `load done: ${r.requests.total} requests, ${r.requests.errors} errors, p50 ${r.latencyMs.p50} ms, p95 ${r.latencyMs.p95} ms`,
   );
-  const shares = await sharesByTier();
+  const shares: Record<string, number> = {};
+  for (const a of await answersByPod()) {
+    const answered = a.answered - (before.find((b) => b.pod === a.pod)?.answered ?? 0);
+    shares[a.tier] = (shares[a.tier] ?? 0) + answered;
+    say(`  ${a.pod} (${a.tier}, on ${a.node}): ${answered} answers`);
+  }
   const total = Object.values(shares).reduce((a, b) => a + b, 0) || 1;
   say(
     `answers by tier (each pod's own metrics): ${Object.entries(shares)
@@ -176,8 +183,8 @@ class Watch {
   }
 }
 
-/** Completions each tier's pods answered, from each pod's own /metrics. */
-async function sharesByTier(): Promise<Record<string, number>> {
+/** Completions each of the model's pods has answered so far, from its own /metrics. */
+async function answersByPod(): Promise<{ pod: string; tier: string; node: string; answered: number }[]> {
   const pods = await kubectl.json<{ items: Pod[] }>([
     "get",
     "pods",
@@ -186,14 +193,16 @@ async function sharesByTier(): Promise<Record<string, number>> {
     "-l",
     `spillway.dev/model=${MODEL}`,
   ]);
-  const shares: Record<string, number> = {};
-  for (const p of pods.items) {
-    const tier = p.metadata.labels["spillway.dev/tier"] ?? "?";
-    const answered = await completionsAnswered(`http://${p.status.podIP}:8080`);
-    shares[tier] = (shares[tier] ?? 0) + answered;
-    say(`  ${p.metadata.name} (${tier}, on ${p.spec.nodeName ?? "?"}): ${answered} answers`);
-  }
-  return shares;
+  return Promise.all(
+    pods.items.map(async (p) => ({
+      pod: p.metadata.name,
+      tier: p.metadata.labels["spillway.dev/tier"] ?? "?",
+      node: p.spec.nodeName ?? "?",
+      answered: p.status.podIP
+        ? await completionsAnswered(`http://${p.status.podIP}:8080`).catch(() => 0)
+        : 0,
+    })),
+  );
 }
 
 main().catch((err: unknown) => {

@@ -32,7 +32,15 @@ export async function startAgent(stateDir: string): Promise<number> {
   return startDetached(stateDir, {
     name: AGENT,
     bin: process.execPath,
-    args: ["--import", "tsx", `${repoRoot}/testbed/main.ts`, "cluster", "spot-nodes", "run"],
+    // The loader by its path: Node resolves a bare "tsx" from the working directory, which may be elsewhere.
+    args: [
+      "--import",
+      import.meta.resolve("tsx"),
+      `${repoRoot}/testbed/main.ts`,
+      "cluster",
+      "spot-nodes",
+      "run",
+    ],
     ports: [],
   });
 }
