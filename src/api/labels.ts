@@ -15,3 +15,6 @@ export const SPOT_TAINT_KEY = "spillway.dev/spot";
 export const MODEL_LABEL = "spillway.dev/model";
 /** Every object the operator makes carries `app.kubernetes.io/managed-by: spillway`; its informers select on it. */
 export const MANAGED_BY = { key: "app.kubernetes.io/managed-by", value: "spillway" } as const;
+
+/** The taint GKE's node termination handler puts on the node of a preempted VM as its soft off begins. */
+export const IMPENDING_TERMINATION_TAINT = "cloud.google.com/impending-node-termination";

@@ -10,7 +10,9 @@ import {
   DescribeLaunchTemplatesCommand,
   EC2Client,
 } from "@aws-sdk/client-ec2";
+import { IMPENDING_TERMINATION_TAINT } from "../../src/api/labels.js";
 import type { Kubectl } from "../../src/lib/kubectl.js";
+import type { ManagedVm } from "../gce/views.js";
 import { bootSpotNode, removeSpotNode, type BootTimings, type SpotNodeSpec } from "./spot-node.js";
 import { KWOK_TAINT, POOL_LABEL, nodeManifest, type NodePool } from "./topology.js";
 
@@ -29,6 +31,10 @@ import { KWOK_TAINT, POOL_LABEL, nodeManifest, type NodePool } from "./topology.
 export interface CloudPool {
   /** The BurstPool name (the nodes' spillway.dev/pool label). */
   name: string;
+  /** aws (default): an Auto Scaling group in the AWS emulator; gcp: a managed instance group in the Compute stand-in. */
+  provider?: "aws" | "gcp";
+  /** The gcp pool's project. */
+  project?: string;
   group: string;
   region: string;
   cpu: string;
@@ -50,6 +56,14 @@ export type NodeKind =
       timeoutMs?: number;
     }
   | { kind: "kwok" };
+
+/** An instance of a pool's group that runs (so its node should be there). */
+interface Running {
+  id: string;
+  zone: string;
+  /** A GCE VM whose metadata says `preempted=TRUE`: it is in its soft off. */
+  preempted?: boolean;
+}
 
 /** One real node's boot: from the instance seen in service to the node Ready with kube-proxy up. */
 export interface BootRecord {
@@ -75,7 +89,10 @@ export class CloudNodes {
   constructor(
     private readonly o: {
       kubectl: Kubectl;
-      autoscaling: AutoScalingClient;
+      /** For aws pools: the AWS emulator's Auto Scaling API. */
+      autoscaling?: AutoScalingClient;
+      /** For gcp pools: the Compute stand-in's URL (its test-bed routes list a group's VMs). */
+      computeStandIn?: string;
       /** The pools to mirror; more may be added while it runs. */
       pools: CloudPool[];
       kubeletVersion: string;
@@ -102,32 +119,63 @@ export class CloudNodes {
 
   async sync(): Promise<void> {
     for (const pool of this.o.pools) {
-      const out = await this.o.autoscaling.send(
-        new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [pool.group] }),
-      );
-      const instances = (out.AutoScalingGroups?.[0]?.Instances ?? []).flatMap((i) =>
-        i.LifecycleState === "InService" && i.InstanceId
-          ? [{ id: i.InstanceId, zone: i.AvailabilityZone }]
-          : [],
-      );
+      const instances = await this.running(pool);
       const nodes = (
-        await this.o.kubectl.json<{ items: { metadata: { name: string }; spec: { providerID?: string } }[] }>(
-          ["get", "nodes", "-l", `${POOL_LABEL}=${pool.name}`],
-        )
+        await this.o.kubectl.json<{
+          items: { metadata: { name: string }; spec: { providerID?: string; taints?: { key: string }[] } }[];
+        }>(["get", "nodes", "-l", `${POOL_LABEL}=${pool.name}`])
       ).items;
       const have = new Set(nodes.map((n) => n.spec.providerID?.split("/").at(-1)));
       const want = new Set(pool.neverJoin ? [] : instances.map((i) => i.id));
-      for (const { id, zone: az } of instances) {
+      for (const { id, zone } of instances) {
         if (!want.has(id) || have.has(id) || this.booting.has(id)) continue;
-        this.join(pool, id, az ?? `${pool.region}a`);
+        this.join(pool, id, zone);
       }
       for (const n of nodes) {
         const id = n.spec.providerID?.split("/").at(-1);
-        if (id && want.has(id)) continue;
+        if (id && want.has(id)) {
+          // GKE's node termination handler: a preempted VM's node gets the taint the operator acts on.
+          const preempted = instances.find((i) => i.id === id)?.preempted;
+          if (preempted && !n.spec.taints?.some((t) => t.key === IMPENDING_TERMINATION_TAINT)) {
+            await this.o.kubectl([
+              "taint",
+              "node",
+              n.metadata.name,
+              `${IMPENDING_TERMINATION_TAINT}=true:NoSchedule`,
+              "--overwrite",
+            ]);
+            this.o.log?.(`cloud nodes: ${n.metadata.name} preempted, tainted ${IMPENDING_TERMINATION_TAINT}`);
+          }
+          continue;
+        }
         await this.remove(n.metadata.name);
         this.o.log?.(`cloud nodes: ${n.metadata.name} left ${pool.name}`);
       }
     }
+  }
+
+  /** The pool's instances that run: in service in the ASG, or a VM up (RUNNING, or STOPPING in its soft off). */
+  private async running(pool: CloudPool): Promise<Running[]> {
+    if (pool.provider === "gcp") {
+      if (!this.o.computeStandIn || !pool.project)
+        throw new Error(`${pool.name}: a gcp pool needs the Compute stand-in and a project`);
+      const url = `${this.o.computeStandIn}/spillway-testbed/projects/${pool.project}/regions/${pool.region}/instanceGroupManagers/${pool.group}/instances`;
+      const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+      if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`);
+      const { instances: vms } = (await res.json()) as { instances: ManagedVm[] };
+      return vms
+        .filter((vm) => vm.instanceStatus === "RUNNING" || vm.instanceStatus === "STOPPING")
+        .map((vm) => ({ id: vm.name, zone: vm.zone, preempted: vm.preempted }));
+    }
+    if (!this.o.autoscaling) throw new Error(`${pool.name}: an aws pool needs the AWS emulator`);
+    const out = await this.o.autoscaling.send(
+      new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [pool.group] }),
+    );
+    return (out.AutoScalingGroups?.[0]?.Instances ?? []).flatMap((i) =>
+      i.LifecycleState === "InService" && i.InstanceId
+        ? [{ id: i.InstanceId, zone: i.AvailabilityZone ?? `${pool.region}a` }]
+        : [],
+    );
   }
 
   private join(pool: CloudPool, id: string, zone: string): void {
@@ -196,10 +244,11 @@ export function nodeSpec(
   zone: string,
   kubeletVersion: string,
 ): { name: string; kwok: object; real: SpotNodeSpec } {
+  const provider = pool.provider ?? "aws";
   const shape: NodePool = {
     name: pool.name,
     tier: "burst",
-    provider: "aws",
+    provider,
     region: pool.region,
     instanceType: "emulated",
     count: 1,
@@ -209,7 +258,9 @@ export function nodeSpec(
   };
   const m = nodeManifest(shape, 0, kubeletVersion);
   const name = `${pool.name}-${instanceId}`.toLowerCase();
-  const providerID = `aws:///${zone}/${instanceId}`;
+  // As each cloud's controller sets it: aws:///zone/i-…, gce://project/zone/name.
+  const providerID =
+    provider === "gcp" ? `gce://${pool.project ?? ""}/${zone}/${instanceId}` : `aws:///${zone}/${instanceId}`;
   const taints = m.spec.taints.filter((t) => t.key !== KWOK_TAINT.key);
   // The kubelet sets the hostname label itself; `type=kwok` is kwok's.
   const labels = Object.fromEntries(

@@ -12,7 +12,7 @@ import type { Logger } from "pino";
 import type { BurstPoolSpec } from "../../api/burst-pool.js";
 import type { Condition } from "../../api/common.js";
 import type { InferenceModel } from "../../api/inference-model.js";
-import { POOL_LABEL, TIER_LABEL } from "../../api/labels.js";
+import { IMPENDING_TERMINATION_TAINT, POOL_LABEL, TIER_LABEL } from "../../api/labels.js";
 import { parseQuantity } from "../../api/quantity.js";
 import { GROUP, VERSION } from "../../api/common.js";
 import { eventRecorder } from "../events.js";
@@ -358,8 +358,13 @@ function poolNode(n: V1Node, workload: Map<string, number>): PoolNode {
   };
 }
 
-/** The kubelet's graceful node shutdown sets Ready=False with this message while it stops the pods. */
-function shuttingDown(n: V1Node): boolean {
+/**
+ * A node whose machine is going away without a queue notice: the kubelet's graceful node shutdown sets
+ * Ready=False with such a message while it stops the pods, and GKE's node termination handler taints the
+ * node of a preempted VM as its 30 s soft off begins.
+ */
+export function shuttingDown(n: V1Node): boolean {
+  if (n.spec?.taints?.some((t) => t.key === IMPENDING_TERMINATION_TAINT)) return true;
   const ready = n.status?.conditions?.find((c) => c.type === "Ready");
   return (
     ready?.status !== "True" && /shutting down|shutdown|preempt/i.test(`${ready?.reason} ${ready?.message}`)

@@ -112,6 +112,8 @@ function state(m: ManagedInstance): Instance["state"] {
   const action = m.currentAction ?? "NONE";
   if (["DELETING", "ABANDONING", "STOPPING", "SUSPENDING"].includes(action)) return "terminating";
   if (action === "NONE" && m.instanceStatus === "RUNNING") return "running";
-  if (["STOPPED", "TERMINATED", "SUSPENDED"].includes(m.instanceStatus ?? "")) return "terminating";
+  // STOPPING: a preempted VM in its soft off (the group has no action for it yet).
+  if (["STOPPING", "STOPPED", "TERMINATED", "SUSPENDING", "SUSPENDED"].includes(m.instanceStatus ?? ""))
+    return "terminating";
   return "pending";
 }

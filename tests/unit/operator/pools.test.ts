@@ -1,4 +1,4 @@
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1Node, V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { BurstPoolSpec } from "../../../src/api/burst-pool.js";
 import {
@@ -9,7 +9,7 @@ import {
   type PoolNode,
   type PoolsConfig,
 } from "../../../src/operator/pools/decide.js";
-import { workloadByNode } from "../../../src/operator/pools/controller.js";
+import { shuttingDown, workloadByNode } from "../../../src/operator/pools/controller.js";
 
 const config: PoolsConfig = {
   joinTimeoutMs: 60_000,
@@ -290,5 +290,41 @@ describe("workloadByNode: what keeps a node from going", () => {
     ],
   ])("%s", (_what, p, count) => {
     expect(workloadByNode([p], now).get("n1") ?? 0).toBe(count);
+  });
+});
+
+describe("shuttingDown: a node whose machine goes without a queue notice", () => {
+  it.each([
+    ["a Ready node", { status: { conditions: [{ type: "Ready", status: "True" }] } }, false],
+    [
+      "the kubelet's graceful shutdown",
+      {
+        status: {
+          conditions: [
+            { type: "Ready", status: "False", reason: "KubeletNotReady", message: "node is shutting down" },
+          ],
+        },
+      },
+      true,
+    ],
+    [
+      "GKE's node termination handler's taint (a preempted VM)",
+      {
+        spec: {
+          taints: [
+            { key: "cloud.google.com/impending-node-termination", value: "true", effect: "NoSchedule" },
+          ],
+        },
+        status: { conditions: [{ type: "Ready", status: "True" }] },
+      },
+      true,
+    ],
+    [
+      "a node NotReady for another reason",
+      { status: { conditions: [{ type: "Ready", status: "Unknown", reason: "NodeStatusUnknown" }] } },
+      false,
+    ],
+  ])("%s", (_what, node, expected) => {
+    expect(shuttingDown(node as V1Node)).toBe(expected);
   });
 });
