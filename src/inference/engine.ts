@@ -333,6 +333,8 @@ export class Engine implements ServedEngine {
 
   /** Tokenizes and checks limits; throws ApiError (400) for requests that cannot fit the context. */
   async prepare(prompt: Prompt, sampling: SamplingParams): Promise<PreparedRequest> {
+    // Tools first: a schema the prompt's documentation of them cannot render is refused before it is.
+    const tools = prompt.kind === "chat" && prompt.tools ? await this.prepareTools(prompt.tools) : undefined;
     const { tokens, stopTriggers } = this.promptTokens(prompt);
     const promptTokens = tokens.length + this.bosCount();
     const maxTokens = sampling.maxTokens ?? this.contextSize - promptTokens;
@@ -357,7 +359,6 @@ export class Engine implements ServedEngine {
       }
     }
     this.checkLogitBias(sampling.logitBias);
-    const tools = prompt.kind === "chat" && prompt.tools ? await this.prepareTools(prompt.tools) : undefined;
     return {
       tokens,
       promptTokens,
@@ -394,6 +395,11 @@ export class Engine implements ServedEngine {
     for (const [i, f] of tools.functions.entries()) {
       try {
         grammars.set(f.name, await jsonSchemaGrammar(this.llama, f.parameters));
+        // The wrapper documents the function in the prompt from the same schema, and fails on some the
+        // grammar takes (an `enum` that is not a list): as a TypeError deep in the prompt, a 500.
+        this.chatWrapper.generateAvailableFunctionsSystemText(chatModelFunctions([f]), {
+          documentParams: true,
+        });
       } catch (err) {
         throw errors.invalidRequest(
           `tools[${i}].function.parameters is not supported: ${(err as Error).message}`,

@@ -247,6 +247,21 @@ describe("tool calls", () => {
     ["tool_choice without tools", { tool_choice: "required" }, "tool_choice"],
     ["a bad function name", { tools: [{ type: "function", function: { name: "has space" } }] }, "tools"],
     [
+      "a parameters schema the prompt cannot document (an enum that is not a list)",
+      {
+        tools: [
+          {
+            type: "function",
+            function: {
+              name: "get_weather",
+              parameters: { type: "object", properties: { city: { type: "string", enum: "Paris" } } },
+            },
+          },
+        ],
+      },
+      "tools[0].function.parameters",
+    ],
+    [
       "a tool message answering no call",
       { messages: [...messages, { role: "tool", tool_call_id: "call_x", content: "1" }] },
       "messages[1].tool_call_id",
