@@ -20,6 +20,7 @@ import type { LoadReport } from "../../src/cli/load/report.js";
 import { tool } from "../../src/lib/paths.js";
 import { parsePrometheusText, sumOf } from "../../src/lib/prometheus-text.js";
 import { CloudNodes, emulatedGroup } from "../../testbed/cluster/cloud-nodes.js";
+import { startComputeStandIn, type ComputeStandIn } from "../../testbed/gce/server.js";
 import { PORTS, defaultStateDir } from "../../testbed/cluster/cluster.js";
 import { PAUSE_IMAGE } from "../../testbed/cluster/node-config.js";
 import { NODE_NAME, unavailableReason } from "../../testbed/cluster/real-node.js";
@@ -40,7 +41,9 @@ import { waitFor } from "../helpers/wait.js";
 // drains after the stabilization window, the instances are terminated and the nodes are gone; the base
 // replica is untouched. Then a spot interruption warning for the node the burst runs on, while streams
 // run there: the node is cordoned, a replacement joins, the burst pods finish what they hold and go, and
-// the load run counts 0 failed requests and 0 broken streams.
+// the load run counts 0 failed requests and 0 broken streams. The same for a GCP pool: its managed
+// instance group lives in the Compute stand-in, a VM is preempted as GCE does it (preempted=TRUE and a
+// 30 s soft off), and the operator acts on the taint the node termination handler puts on its node.
 const kubeconfig = inject("kubeconfig");
 const endpoint = inject("awsEndpoint");
 const kubectl = kubectlFor(kubeconfig);
@@ -53,6 +56,10 @@ const ns = uniqueName("spill");
 const run = ns.split("-")[1]!;
 const pool = `spot-${run}`;
 const group = `${pool}-asg`;
+const gcpPool = `gspot-${run}`;
+const project = "spillway-test";
+const gcpRegion = "europe-west4";
+let compute: ComputeStandIn | undefined;
 const dir = mkdtempSync(join(tmpdir(), "spillway-spill-"));
 
 interface Pod {
@@ -74,7 +81,10 @@ const pods = async (tier: "base" | "burst") =>
 const ready = (p: Pod) => p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True");
 const desired = async () =>
   (await autoscaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [group] })))
-    .AutoScalingGroups?.[0]?.DesiredCapacity;
+    .AutoScalingGroups?.[0]?.DesiredCapacity ?? 0;
+/** The managed instance group's VMs that are not gone (the stand-in's own listing). */
+const gcpVms = () =>
+  compute?.instances(project, gcpRegion, gcpPool).filter((vm) => vm.currentAction !== "DELETING") ?? [];
 
 const served = (p: Pod) => completionsAnswered(`http://${p.status.podIP}:8080`);
 
@@ -121,12 +131,36 @@ beforeAll(async () => {
       },
     }),
   );
+  // The GCP pool: a managed instance group of spot VMs in the Compute stand-in, with GCE's 30 s soft off.
+  compute = await startComputeStandIn({ graceSeconds: 30 });
+  await compute.createGroup({ project, region: gcpRegion, name: gcpPool, targetSize: 0 });
+  await kubectl(
+    ["apply", "-f", "-"],
+    stringify({
+      apiVersion: "spillway.dev/v1alpha1",
+      kind: "BurstPool",
+      metadata: { name: gcpPool, labels: { "spillway.dev/test-run": run } },
+      spec: {
+        provider: "gcp",
+        project,
+        region: gcpRegion,
+        group: gcpPool,
+        nodeCapacity: { cpu: 1, memory: "4Gi" },
+        maxNodes: 2,
+        hourlyPriceUsd: 0.08,
+      },
+    }),
+  );
   const version = (await kubectl.json<{ serverVersion: { gitVersion: string } }>(["version"])).serverVersion
     .gitVersion;
   nodes = new CloudNodes({
     kubectl,
     autoscaling,
-    pools: [{ name: pool, group, region, cpu: "1", memory: "4Gi" }],
+    computeStandIn: compute.url,
+    pools: [
+      { name: pool, group, region, cpu: "1", memory: "4Gi" },
+      { name: gcpPool, provider: "gcp", project, group: gcpPool, region: gcpRegion, cpu: "1", memory: "4Gi" },
+    ],
     kubeletVersion: version,
     nodes: {
       kind: "real",
@@ -153,7 +187,7 @@ beforeAll(async () => {
         intervalSeconds: 1,
         emptyNodeCooldownSeconds: 2,
         aws: { endpoint },
-        gcp: { enabled: false },
+        gcp: { endpoint: compute.apiRoot },
       },
     },
     env: { AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test", AWS_REGION: region },
@@ -167,12 +201,14 @@ afterAll(async () => {
   await autoscaling
     .send(new DeleteAutoScalingGroupCommand({ AutoScalingGroupName: group, ForceDelete: true }))
     .catch(() => undefined);
-  await kubectl(["delete", "burstpool", pool, "--ignore-not-found"]).catch(() => "");
+  await kubectl(["delete", "burstpool", pool, gcpPool, "--ignore-not-found"]).catch(() => "");
+  expect(compute?.violations() ?? []).toEqual([]);
+  await compute?.close();
   await kubectl(["delete", "namespace", ns, "--wait=false"]).catch(() => "");
 }, 120_000);
 
 /** The platform engineer's model (idempotent): one base replica of one slot, two burst replicas at most. */
-async function chatModel(): Promise<{ base: Pod; serviceIp: string }> {
+async function chatModel(pools: string[]): Promise<{ base: Pod; serviceIp: string }> {
   const model = await publishSampleModel({ bucket: "spillway-models", key: `${ns}.gguf` });
   await kubectl(
     ["apply", "-f", "-"],
@@ -188,7 +224,7 @@ async function chatModel(): Promise<{ base: Pod; serviceIp: string }> {
           resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "512Mi" } },
           env: POD_AWS_ENV,
         },
-        replicas: { base: { min: 1, max: 1 }, burst: { max: 2, pools: [pool] } },
+        replicas: { base: { min: 1, max: 1 }, burst: { max: 2, pools } },
         autoscaling: { metric: "inFlight", target: 1, scaleDownStabilizationSeconds: 15 },
       },
     }),
@@ -272,20 +308,24 @@ async function burstServing(
   });
 }
 
-const poolNodeNames = async () =>
-  (await kubectl(["get", "nodes", "-l", `spillway.dev/pool=${pool}`, "-o", "name"]))
+const poolNodeNames = async (name: string) =>
+  (await kubectl(["get", "nodes", "-l", `spillway.dev/pool=${name}`, "-o", "name"]))
     .split("\n")
     .filter(Boolean)
     .map((n) => n.replace("node/", ""));
 
-async function drainedToBase(base: Pod): Promise<void> {
-  await waitFor("the burst drained and the group back at 0", async () => (await desired()) === 0, {
-    timeoutMs: 90_000,
+/** Load stopped: the burst drains, the group goes back to 0, the spot nodes go; the base is the same pod. */
+async function drainedToBase(
+  base: Pod,
+  o: { pool: string; size: () => Promise<number> | number },
+): Promise<void> {
+  await waitFor("the burst drained and the group back at 0", async () => (await o.size()) === 0, {
+    timeoutMs: 120_000,
     intervalMs: 1000,
   });
   await waitFor(
     "the spot nodes gone",
-    async () => (await poolNodeNames()).length === 0 && spotNodes(defaultStateDir()).length === 0,
+    async () => (await poolNodeNames(o.pool)).length === 0 && spotNodes(defaultStateDir()).length === 0,
     { timeoutMs: 60_000, intervalMs: 1000 },
   );
   expect(execFileSync("ip", ["netns", "list"], { encoding: "utf8" })).not.toMatch(/spw-s\d+/);
@@ -294,12 +334,101 @@ async function drainedToBase(base: Pod): Promise<void> {
   expect(after.every(ready)).toBe(true);
 }
 
+/** A pod's log followed to its end (the pod's own drain lines are the proof its streams finished). */
+function followLog(pod: Pod): { text: () => string; ended: Promise<unknown> } {
+  const child = spawn(tool("kubectl"), [
+    "--kubeconfig",
+    kubeconfig,
+    "logs",
+    "-f",
+    pod.metadata.name,
+    "-n",
+    ns,
+  ]);
+  let text = "";
+  child.stdout.on("data", (d: Buffer) => (text += d.toString()));
+  return { text: () => text, ended: new Promise((r) => child.once("exit", r)) };
+}
+
+/**
+ * The interruption story, for either cloud: load with streams through the Service, both burst replicas
+ * serving on one spot node, `interrupt` while a request is in flight there; the node is cordoned, a
+ * replacement node of the pool serves both replicas, the interrupted node goes, each interrupted pod's
+ * drain finishes its streams, and the load run counts no failed request and no broken stream.
+ */
+async function interruptionStory(o: {
+  pool: string;
+  size: () => Promise<number> | number;
+  interrupt: (node: string) => Promise<void>;
+  report: string;
+}): Promise<void> {
+  const { base, serviceIp } = await chatModel([o.pool]);
+  const reportPath = join(dir, o.report);
+  // Longer answers, streamed half the time: the notice lands while streams run on the node.
+  const loadRun = load(serviceIp, { durationSeconds: 100, maxTokens: 200, report: reportPath });
+  const first = await burstServing(loadRun, "two burst replicas answering", 90_000);
+  const doomed = first[0]!.pod.spec.nodeName!;
+  expect(doomed.startsWith(`${o.pool}-`), doomed).toBe(true);
+  expect(first.every((b) => b.pod.spec.nodeName === doomed)).toBe(true);
+  const logs = first.map((b) => followLog(b.pod));
+
+  await waitFor(
+    "a request in flight on the node",
+    async () => {
+      for (const b of first) {
+        const res = await fetch(`http://${b.pod.status.podIP}:8080/metrics`);
+        if (sumOf(parsePrometheusText(await res.text()), "spillway_inference_requests_in_flight") > 0)
+          return true;
+      }
+      return false;
+    },
+    { timeoutMs: 10_000, intervalMs: 20 },
+  );
+  const noticeAt = Date.now();
+  await o.interrupt(doomed);
+  await waitFor("the node cordoned", async () =>
+    (await kubectl(["get", "node", doomed, "-o", "jsonpath={.spec.unschedulable}"])).includes("true"),
+  );
+  const replaced = await burstServing(
+    loadRun,
+    "two burst replicas answering on a replacement node",
+    120_000,
+    (p) => p.spec.nodeName === doomed,
+  );
+  expect(
+    replaced.every((b) => b.pod.spec.nodeName !== doomed && b.pod.spec.nodeName?.startsWith(`${o.pool}-`)),
+  ).toBe(true);
+  const replacedAt = Date.now();
+  await waitFor("the interrupted node gone", async () => !(await poolNodeNames(o.pool)).includes(doomed), {
+    timeoutMs: 90_000,
+    intervalMs: 1000,
+  });
+  await Promise.all(logs.map((l) => l.ended));
+  for (const l of logs) {
+    const drain = l
+      .text()
+      .split("\n")
+      .find((line) => line.includes('"msg":"drain finished"'));
+    expect(drain, l.text().slice(-2000)).toMatch(/"drained":true/);
+  }
+
+  expect(await loadRun.exit, loadRun.output()).toBe(0);
+  const report = JSON.parse(readFileSync(reportPath, "utf8")) as LoadReport;
+  console.log(
+    `[${o.report}] notice → replacement serving ${((replacedAt - noticeAt) / 1000).toFixed(1)}s; ${report.requests.total} requests, by outcome ${JSON.stringify(report.requests.byStatus)}, by kind ${JSON.stringify(report.requests.byKind)}, p99 ${report.latencyMs.p99} ms`,
+  );
+  expect(report.requests.byKind["chat+stream"]).toBeGreaterThan(0);
+  expect(report.requests.errors, JSON.stringify(report.requests.byStatus)).toBe(0);
+  expect(report.requests.byStatus.stream_error ?? 0).toBe(0);
+  await drainedToBase(base, o);
+}
+
 describe("spill-over onto real spot nodes", () => {
   it(
     "load above the base's capacity brings real spot nodes whose burst pods answer a share of it; then the burst drains, the nodes go, the base stays",
     { timeout: 420_000 },
     async () => {
-      const { base, serviceIp } = await chatModel();
+      const { base, serviceIp } = await chatModel([pool]);
       // Six users against one slot: the base is full from the first second.
       const reportPath = join(dir, "load.json");
       const loadRun = load(serviceIp, { durationSeconds: 75, maxTokens: 48, report: reportPath });
@@ -329,7 +458,7 @@ describe("spill-over onto real spot nodes", () => {
 
       // Load stopped: after the stabilization window the burst drains first, the instances are
       // terminated, the nodes are gone from the cluster and from this host; the base replica is the same pod.
-      await drainedToBase(base);
+      await drainedToBase(base, { pool, size: desired });
     },
   );
 
@@ -337,86 +466,50 @@ describe("spill-over onto real spot nodes", () => {
     "a spot interruption warning while streams run on the node: cordoned, replaced, the streams finish, 0 failed requests and 0 broken streams",
     { timeout: 420_000 },
     async () => {
-      const { base, serviceIp } = await chatModel();
-      const reportPath = join(dir, "interrupted.json");
-      // Longer answers, streamed half the time: the warning lands while streams run on the node.
-      const loadRun = load(serviceIp, { durationSeconds: 100, maxTokens: 200, report: reportPath });
-      const first = await burstServing(loadRun, "two burst replicas answering", 70_000);
-      const doomed = first[0]!.pod.spec.nodeName!;
-      expect(first.every((b) => b.pod.spec.nodeName === doomed)).toBe(true);
-      // The node is named after its instance (cloud-nodes.ts).
-      const instance = doomed.slice(pool.length + 1);
-      // Each doomed pod's own log, followed to its end: its drain line says whether its streams finished.
-      const logs = first.map((b) =>
-        spawn(tool("kubectl"), ["--kubeconfig", kubeconfig, "logs", "-f", b.pod.metadata.name, "-n", ns]),
-      );
-      const followed = logs.map((child) => {
-        let text = "";
-        child.stdout.on("data", (d: Buffer) => (text += d.toString()));
-        return { text: () => text, ended: new Promise((r) => child.once("exit", r)) };
-      });
-
-      // The warning goes out while a request is in flight on the node.
-      await waitFor(
-        "a request in flight on the node",
-        async () => {
-          for (const b of first) {
-            const res = await fetch(`http://${b.pod.status.podIP}:8080/metrics`);
-            if (sumOf(parsePrometheusText(await res.text()), "spillway_inference_requests_in_flight") > 0)
-              return true;
-          }
-          return false;
+      await interruptionStory({
+        pool,
+        size: desired,
+        report: "aws-interruption.json",
+        // EC2's two-minute warning, through EventBridge onto the pool's queue. The node is named after its instance.
+        interrupt: async (node) => {
+          await events.send(
+            new PutEventsCommand({
+              Entries: [
+                {
+                  Source: "aws.ec2",
+                  DetailType: "EC2 Spot Instance Interruption Warning",
+                  Detail: JSON.stringify({
+                    "instance-id": node.slice(pool.length + 1),
+                    "instance-action": "terminate",
+                  }),
+                },
+              ],
+            }),
+          );
         },
-        { timeoutMs: 10_000, intervalMs: 20 },
-      );
-      const warnedAt = Date.now();
-      await events.send(
-        new PutEventsCommand({
-          Entries: [
-            {
-              Source: "aws.ec2",
-              DetailType: "EC2 Spot Instance Interruption Warning",
-              Detail: JSON.stringify({ "instance-id": instance, "instance-action": "terminate" }),
-            },
-          ],
-        }),
-      );
-      await waitFor("the node cordoned", async () =>
-        (await kubectl(["get", "node", doomed, "-o", "jsonpath={.spec.unschedulable}"])).includes("true"),
-      );
-      await waitFor("a replacement asked for", async () => ((await desired()) ?? 0) >= 2, {
-        timeoutMs: 30_000,
       });
-      const replaced = await burstServing(
-        loadRun,
-        "two burst replicas answering on the replacement node",
-        120_000,
-        (p) => p.spec.nodeName === doomed,
-      );
-      expect(replaced.every((b) => b.pod.spec.nodeName !== doomed)).toBe(true);
-      const replacedAt = Date.now();
-      await waitFor("the interrupted node gone", async () => !(await poolNodeNames()).includes(doomed), {
-        timeoutMs: 90_000,
-        intervalMs: 1000,
-      });
-      await Promise.all(followed.map((f) => f.ended));
-      for (const f of followed) {
-        const drain = f
-          .text()
-          .split("\n")
-          .find((l) => l.includes('"msg":"drain finished"'));
-        expect(drain, f.text().slice(-2000)).toMatch(/"drained":true/);
-      }
+    },
+  );
 
-      expect(await loadRun.exit, loadRun.output()).toBe(0);
-      const report = JSON.parse(readFileSync(reportPath, "utf8")) as LoadReport;
-      console.log(
-        `[interruption] warning → replacement serving ${((replacedAt - warnedAt) / 1000).toFixed(1)}s; ${report.requests.total} requests, by outcome ${JSON.stringify(report.requests.byStatus)}, by kind ${JSON.stringify(report.requests.byKind)}`,
-      );
-      expect(report.requests.byKind["chat+stream"]).toBeGreaterThan(0);
-      expect(report.requests.errors, JSON.stringify(report.requests.byStatus)).toBe(0);
-      expect(report.requests.byStatus.stream_error ?? 0).toBe(0);
-      await drainedToBase(base);
+  it(
+    "a GCP preemption while streams run on the node: the soft off's 30 s are enough to move the burst, 0 failed requests and 0 broken streams",
+    { timeout: 420_000 },
+    async () => {
+      await interruptionStory({
+        pool: gcpPool,
+        size: () => gcpVms().length,
+        report: "gcp-preemption.json",
+        interrupt: async (node) => {
+          const vm = gcpVms().find((v) => node === `${gcpPool}-${v.name}`.toLowerCase());
+          if (!vm) throw new Error(`no VM of ${gcpPool} runs node ${node}: ${JSON.stringify(gcpVms())}`);
+          compute!.preempt(project, vm.zone, vm.name);
+          await waitFor("the node tainted as its VM is preempted", async () =>
+            (await kubectl(["get", "node", node, "-o", "jsonpath={.spec.taints[*].key}"])).includes(
+              "cloud.google.com/impending-node-termination",
+            ),
+          );
+        },
+      });
     },
   );
 });
