@@ -74,6 +74,7 @@ function refuseUnsupportedResponses(body: ResponsesRequest): void {
 /** The chat path's names for what a Responses request calls otherwise. */
 export const responsesNames: Rename[] = [
   [/^messages$/, "input"],
+  [/max_tokens/g, "max_output_tokens"],
   [/response_format\.json_schema\.schema/g, "text.format.schema"],
   [/response_format/g, "text.format"],
   [/tools\[(\d+)\]\.function\.parameters/g, "tools[$1].parameters"],

@@ -177,9 +177,9 @@ describe("a Responses request as a chat request", () => {
       responsesNames,
     ) as ApiError;
     expect([format.param, format.message]).toEqual(["text.format", "text.format.schema is not supported"]);
-    expect((renamed(errors.invalidRequest("too long", "messages"), responsesNames) as ApiError).param).toBe(
-      "input",
-    );
+    const long = renamed(errors.contextLengthExceeded(500, 100, 512, "messages"), responsesNames) as ApiError;
+    expect(long.param).toBe("input");
+    expect(long.message).toMatch(/reduce the prompt or max_output_tokens\.$/);
   });
 });
 
