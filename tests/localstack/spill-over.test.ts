@@ -57,6 +57,8 @@ const run = ns.split("-")[1]!;
 const pool = `spot-${run}`;
 const group = `${pool}-asg`;
 const gcpPool = `gspot-${run}`;
+/** A pool whose instances never join: the fallback story's first choice. */
+const deadPool = `dead-${run}`;
 const project = "spillway-test";
 const gcpRegion = "europe-west4";
 let compute: ComputeStandIn | undefined;
@@ -79,9 +81,21 @@ const pods = async (tier: "base" | "burst") =>
     ])
   ).items;
 const ready = (p: Pod) => p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True");
-const desired = async () =>
-  (await autoscaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [group] })))
+const desiredOf = async (asg: string) =>
+  (await autoscaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [asg] })))
     .AutoScalingGroups?.[0]?.DesiredCapacity ?? 0;
+const desired = () => desiredOf(group);
+const poolEvents = (name: string) =>
+  kubectl([
+    "get",
+    "events",
+    "-n",
+    "default",
+    "--field-selector",
+    `involvedObject.name=${name}`,
+    "-o",
+    "jsonpath={.items[*].reason}",
+  ]);
 /** The managed instance group's VMs that are not gone (the stand-in's own listing). */
 const gcpVms = () =>
   compute?.instances(project, gcpRegion, gcpPool).filter((vm) => vm.currentAction !== "DELETING") ?? [];
@@ -151,6 +165,23 @@ beforeAll(async () => {
       },
     }),
   );
+  await emulatedGroup({ endpoint, region, name: `${deadPool}-asg`, maxSize: 2 });
+  await kubectl(
+    ["apply", "-f", "-"],
+    stringify({
+      apiVersion: "spillway.dev/v1alpha1",
+      kind: "BurstPool",
+      metadata: { name: deadPool, labels: { "spillway.dev/test-run": run } },
+      spec: {
+        provider: "aws",
+        region,
+        group: `${deadPool}-asg`,
+        nodeCapacity: { cpu: 1, memory: "4Gi" },
+        maxNodes: 2,
+        hourlyPriceUsd: 0.05,
+      },
+    }),
+  );
   const version = (await kubectl.json<{ serverVersion: { gitVersion: string } }>(["version"])).serverVersion
     .gitVersion;
   nodes = new CloudNodes({
@@ -160,6 +191,7 @@ beforeAll(async () => {
     pools: [
       { name: pool, group, region, cpu: "1", memory: "4Gi" },
       { name: gcpPool, provider: "gcp", project, group: gcpPool, region: gcpRegion, cpu: "1", memory: "4Gi" },
+      { name: deadPool, group: `${deadPool}-asg`, region, cpu: "1", memory: "4Gi", neverJoin: true },
     ],
     kubeletVersion: version,
     nodes: {
@@ -186,6 +218,8 @@ beforeAll(async () => {
         selector: `spillway.dev/test-run=${run}`,
         intervalSeconds: 1,
         emptyNodeCooldownSeconds: 2,
+        // Long enough for a first boot that bakes the node image (about 17 s), short for the fallback story.
+        joinTimeoutSeconds: 30,
         aws: { endpoint },
         gcp: { endpoint: compute.apiRoot },
       },
@@ -201,7 +235,10 @@ afterAll(async () => {
   await autoscaling
     .send(new DeleteAutoScalingGroupCommand({ AutoScalingGroupName: group, ForceDelete: true }))
     .catch(() => undefined);
-  await kubectl(["delete", "burstpool", pool, gcpPool, "--ignore-not-found"]).catch(() => "");
+  await autoscaling
+    .send(new DeleteAutoScalingGroupCommand({ AutoScalingGroupName: `${deadPool}-asg`, ForceDelete: true }))
+    .catch(() => undefined);
+  await kubectl(["delete", "burstpool", pool, gcpPool, deadPool, "--ignore-not-found"]).catch(() => "");
   expect(compute?.violations() ?? []).toEqual([]);
   await compute?.close();
   await kubectl(["delete", "namespace", ns, "--wait=false"]).catch(() => "");
@@ -510,6 +547,42 @@ describe("spill-over onto real spot nodes", () => {
           );
         },
       });
+    },
+  );
+  it(
+    "a pool whose instances never join: after its join timeout the next pool serves, for real, and the dead pool's instances are removed",
+    { timeout: 420_000 },
+    async () => {
+      const { base, serviceIp } = await chatModel([deadPool, gcpPool]);
+      const reportPath = join(dir, "fallback.json");
+      const loadRun = load(serviceIp, { durationSeconds: 90, maxTokens: 48, report: reportPath });
+      await waitFor("the first pool's group raised", async () => (await desiredOf(`${deadPool}-asg`)) >= 1, {
+        timeoutMs: 30_000,
+      });
+      const burst = await burstServing(
+        loadRun,
+        "two burst replicas answering on the next pool's nodes",
+        150_000,
+      );
+      for (const b of burst)
+        expect(b.pod.spec.nodeName?.startsWith(`${gcpPool}-`), b.pod.spec.nodeName).toBe(true);
+      expect(await poolEvents(deadPool)).toMatch(/JoinTimeout/);
+      expect(await poolNodeNames(deadPool)).toEqual([]);
+      await waitFor(
+        "the dead pool's instances removed",
+        async () => (await desiredOf(`${deadPool}-asg`)) === 0,
+        {
+          timeoutMs: 30_000,
+        },
+      );
+
+      expect(await loadRun.exit, loadRun.output()).toBe(0);
+      const report = JSON.parse(readFileSync(reportPath, "utf8")) as LoadReport;
+      console.log(
+        `[fallback] ${report.requests.total} requests, by outcome ${JSON.stringify(report.requests.byStatus)}`,
+      );
+      expect(report.requests.errors, JSON.stringify(report.requests.byStatus)).toBe(0);
+      await drainedToBase(base, { pool: gcpPool, size: () => gcpVms().length });
     },
   );
 });
