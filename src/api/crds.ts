@@ -1,6 +1,7 @@
 import type { TSchema } from "@sinclair/typebox";
 import { BurstPoolSpec, BurstPoolStatus } from "./burst-pool.js";
 import { GROUP, VERSION } from "./common.js";
+import { ModelConditionType, PoolConditionType } from "./conditions.js";
 import { InferenceModelSpec, InferenceModelStatus } from "./inference-model.js";
 
 /** CustomResourceDefinitions generated from the schemas in this folder (`npm run crds` writes them). */
@@ -103,7 +104,11 @@ export const inferenceModelCrd = () =>
         description: "ready/desired",
       },
       { name: "Endpoint", type: "string", jsonPath: ".status.endpoint" },
-      { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+      {
+        name: "Ready",
+        type: "string",
+        jsonPath: `.status.conditions[?(@.type=="${ModelConditionType.Ready}")].status`,
+      },
       { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
     ],
   });
@@ -127,7 +132,7 @@ export const burstPoolCrd = () =>
       {
         name: "Available",
         type: "string",
-        jsonPath: '.status.conditions[?(@.type=="Available")].status',
+        jsonPath: `.status.conditions[?(@.type=="${PoolConditionType.Available}")].status`,
       },
       { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
     ],

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
 import type { BurstPoolSpec } from "../api/burst-pool.js";
 import type { Condition } from "../api/common.js";
+import { ModelConditionType } from "../api/conditions.js";
 import type { InferenceModel, InferenceModelStatus } from "../api/inference-model.js";
 import { sameQuantity } from "../api/quantity.js";
 import { decideScale, type PodLoad, type Recommendation } from "./autoscale.js";
@@ -42,7 +43,8 @@ export interface ModelDecision {
   events: ModelEvent[];
 }
 
-const NOTABLE_CONDITIONS = new Set(["Ready", "Degraded", "Bursting"]);
+const { Ready, Degraded, Bursting } = ModelConditionType;
+const NOTABLE_CONDITIONS = new Set<string>([Ready, Degraded, Bursting]);
 
 /**
  * True when every field set in `want` has the same value in `have` (which may hold more, e.g. defaults).
@@ -71,10 +73,10 @@ export function transitions(before: Condition[], after: Condition[]): ModelEvent
   return after.flatMap((c): ModelEvent[] => {
     if (!NOTABLE_CONDITIONS.has(c.type) || was.get(c.type) === c.status) return [];
     // A condition's first value is not a transition; Ready turning True for the first time is.
-    if (!was.has(c.type) && !(c.type === "Ready" && c.status === "True")) return [];
+    if (!was.has(c.type) && !(c.type === Ready && c.status === "True")) return [];
     const warning =
-      (c.type === "Ready" && c.status === "False" && was.get("Ready") === "True") ||
-      (c.type === "Degraded" && c.status === "True");
+      (c.type === Ready && c.status === "False" && was.get(Ready) === "True") ||
+      (c.type === Degraded && c.status === "True");
     return [
       {
         type: warning ? "Warning" : "Normal",

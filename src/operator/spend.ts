@@ -1,4 +1,5 @@
 import type { BurstPoolSpec } from "../api/burst-pool.js";
+import { ModelConditionReason } from "../api/conditions.js";
 import type { InferenceModel } from "../api/inference-model.js";
 import { parseQuantity } from "../api/quantity.js";
 import { podRequests } from "./plan.js";
@@ -14,7 +15,7 @@ import { capacityOf } from "./pools/decide.js";
 export interface BurstLimit {
   limit: number;
   /** Why the limit is below burst.max. */
-  reason?: "SpendCapReached" | "NoBurstPool";
+  reason?: typeof ModelConditionReason.SpendCapReached | typeof ModelConditionReason.NoBurstPool;
   message?: string;
 }
 
@@ -26,7 +27,11 @@ export function burstLimit(model: InferenceModel, pools: ReadonlyMap<string, Bur
     return spec ? [spec] : [];
   });
   if (!known.length)
-    return { limit: 0, reason: "NoBurstPool", message: `no BurstPool named ${names.join(", ")} exists` };
+    return {
+      limit: 0,
+      reason: ModelConditionReason.NoBurstPool,
+      message: `no BurstPool named ${names.join(", ")} exists`,
+    };
   const cap = model.spec.budget.maxSpotHourlyUsd;
   if (cap === undefined) return { limit: max };
 
@@ -45,7 +50,7 @@ export function burstLimit(model: InferenceModel, pools: ReadonlyMap<string, Bur
   return limit < max
     ? {
         limit,
-        reason: "SpendCapReached",
+        reason: ModelConditionReason.SpendCapReached,
         message: `budget.maxSpotHourlyUsd ${cap} pays for ${limit} of ${max} burst replicas`,
       }
     : { limit };

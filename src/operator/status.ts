@@ -1,6 +1,8 @@
 import type { Condition } from "../api/common.js";
+import { ModelConditionReason as Reason, ModelConditionType as Type } from "../api/conditions.js";
 import type { InferenceModel, InferenceModelStatus } from "../api/inference-model.js";
 import { endpoint, type Scale, type Tier } from "./plan.js";
+import type { BurstLimit } from "./spend.js";
 
 /**
  * Status of an InferenceModel from what is observed, as a pure function. Conditions follow Kubernetes
@@ -35,7 +37,7 @@ export interface AutoscaleNotes {
   unreadablePods: number;
   /** Burst replicas wanted but not asked for, and why. */
   burstHeldBack: number;
-  limitReason?: string | undefined;
+  limitReason?: BurstLimit["reason"];
   limitMessage?: string | undefined;
 }
 
@@ -52,7 +54,7 @@ const READY_CHECKS: Check[] = [
   ({ observed }) =>
     observed.base
       ? { failed: false }
-      : { failed: true, reason: "DeploymentMissing", message: "the base Deployment does not exist yet" },
+      : { failed: true, reason: Reason.DeploymentMissing, message: "the base Deployment does not exist yet" },
   ({ observed }) => {
     const f = observed.base?.failure;
     return f
@@ -72,10 +74,10 @@ const READY_CHECKS: Check[] = [
     return full
       ? {
           failed: true,
-          reason: "BaseFull",
+          reason: Reason.BaseFull,
           message: `${ready}/${want} replicas ready; ${full.count} base replica(s) do not fit: ${full.message}`,
         }
-      : { failed: true, reason: "BaseNotReady", message: `${ready}/${want} base replicas ready` };
+      : { failed: true, reason: Reason.BaseNotReady, message: `${ready}/${want} base replicas ready` };
   },
 ];
 
@@ -104,7 +106,7 @@ export function computeStatus(
   const generation = model.metadata.generation;
   const input = { model, observed, scale };
   let conditions = model.status?.conditions ?? [];
-  const set = (type: string, status: Condition["status"], reason: string, message: string) => {
+  const set = (type: Type, status: Condition["status"], reason: string, message: string) => {
     conditions = setCondition(
       conditions,
       { type, status, reason, message, observedGeneration: generation },
@@ -115,12 +117,12 @@ export function computeStatus(
   const failed = READY_CHECKS.map((c) => c(input)).find((r) => r.failed);
   const baseReady = observed.base?.readyReplicas ?? 0;
   const burstReady = observed.burst?.readyReplicas ?? 0;
-  if (failed?.failed) set("Ready", "False", failed.reason, failed.message);
+  if (failed?.failed) set(Type.Ready, "False", failed.reason, failed.message);
   else
     set(
-      "Ready",
+      Type.Ready,
       "True",
-      "Serving",
+      Reason.Serving,
       `${baseReady}/${scale.base} base and ${burstReady}/${scale.burst} burst replicas ready`,
     );
 
@@ -131,20 +133,21 @@ export function computeStatus(
   const full = observed.unplacedBase;
   if (full)
     set(
-      "Progressing",
+      Type.Progressing,
       "True",
-      "BaseFull",
+      Reason.BaseFull,
       `the base is full: ${full.count} base replica(s) cannot be placed: ${full.message}`,
     );
-  else if (rolling.length) set("Progressing", "True", "RollingOut", `rolling out: ${rolling.join(", ")}`);
-  else set("Progressing", "False", "Stable", "all replicas are up to date");
+  else if (rolling.length)
+    set(Type.Progressing, "True", Reason.RollingOut, `rolling out: ${rolling.join(", ")}`);
+  else set(Type.Progressing, "False", Reason.Stable, "all replicas are up to date");
 
   const failures = (["base", "burst"] as const).flatMap((t) => {
     const f = observed[t]?.failure;
     return f ? [`${t}: ${f.message}`] : [];
   });
-  if (failures.length) set("Degraded", "True", "DeploymentFailing", failures.join("; "));
-  else set("Degraded", "False", "AsExpected", "no failures");
+  if (failures.length) set(Type.Degraded, "True", Reason.DeploymentFailing, failures.join("; "));
+  else set(Type.Degraded, "False", Reason.AsExpected, "no failures");
 
   const heldBack =
     notes?.burstHeldBack && notes.limitReason
@@ -152,14 +155,14 @@ export function computeStatus(
       : "";
   if (scale.burst > 0)
     set(
-      "Bursting",
+      Type.Bursting,
       "True",
-      full ? "BaseFull" : "LoadAboveBase",
+      full ? Reason.BaseFull : Reason.LoadAboveBase,
       `${scale.burst} burst replicas on spot capacity${heldBack}`,
     );
   else if (notes?.burstHeldBack && notes.limitReason)
-    set("Bursting", "False", notes.limitReason, `${notes.burstHeldBack} burst replicas wanted${heldBack}`);
-  else set("Bursting", "False", "BaseOnly", "all replicas on the base tier");
+    set(Type.Bursting, "False", notes.limitReason, `${notes.burstHeldBack} burst replicas wanted${heldBack}`);
+  else set(Type.Bursting, "False", Reason.BaseOnly, "all replicas on the base tier");
 
   return {
     observedGeneration: generation,

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { stringify } from "yaml";
+import { ModelConditionType, PoolConditionType } from "../../api/conditions.js";
 import { MODEL_LABEL, POOL_LABEL, TIER_LABEL } from "../../api/labels.js";
 import { SERVER_PORT } from "../../api/server.js";
 import { instanceIdOf } from "../../operator/pools/driver.js";
@@ -62,7 +63,8 @@ interface PodObject {
   status?: { conditions?: Condition[] };
 }
 
-const readyOf = (conditions: Condition[] | undefined) => conditions?.find((c) => c.type === "Ready");
+const readyOf = (conditions: Condition[] | undefined) =>
+  conditions?.find((c) => c.type === ModelConditionType.Ready);
 
 /** `summary` reads what the run has done so far, so a failed run reports its pool, node and cost too. */
 export function smoke(o: SmokeOptions): {
@@ -286,7 +288,7 @@ export function smoke(o: SmokeOptions): {
         pool?.name ?? "",
       ])
       .catch(() => undefined);
-    const available = p?.status?.conditions?.find((c) => c.type === "Available");
+    const available = p?.status?.conditions?.find((c) => c.type === PoolConditionType.Available);
     const pending = (await pods("burst").catch(() => []))[0]?.status?.conditions?.find(
       (c) => c.type === "PodScheduled" && c.status === "False",
     );

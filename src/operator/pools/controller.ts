@@ -11,6 +11,7 @@ import {
 import type { Logger } from "pino";
 import type { BurstPoolSpec } from "../../api/burst-pool.js";
 import type { Condition } from "../../api/common.js";
+import { PoolEventReason } from "../../api/conditions.js";
 import type { InferenceModel } from "../../api/inference-model.js";
 import { IMPENDING_TERMINATION_TAINT, POOL_LABEL, TIER_LABEL } from "../../api/labels.js";
 import { parseQuantity } from "../../api/quantity.js";
@@ -208,7 +209,7 @@ export class PoolController {
           );
           // An Event when it starts failing, not every round.
           if (queueError !== memory.queueError)
-            await this.recordEvent(pool, "Warning", "InterruptionQueueUnreadable", queueError);
+            await this.recordEvent(pool, "Warning", PoolEventReason.InterruptionQueueUnreadable, queueError);
         }
         this.memory.set(pool.metadata.name, { ...memory, interrupted, queueError });
       }),
@@ -308,7 +309,7 @@ export class PoolController {
     for (const e of plan.events) await this.recordEvent(pool, e.type, e.reason, e.message);
   }
 
-  private recordEvent(pool: BurstPool, type: "Normal" | "Warning", reason: string, message: string) {
+  private recordEvent(pool: BurstPool, type: "Normal" | "Warning", reason: PoolEventReason, message: string) {
     return this.record(
       {
         apiVersion: `${GROUP}/${VERSION}`,

@@ -1,5 +1,11 @@
 import type { BurstPoolSpec } from "../../api/burst-pool.js";
 import type { Condition } from "../../api/common.js";
+import {
+  PoolConditionReason,
+  PoolConditionType,
+  PoolEventReason,
+  PoolUnavailableReason,
+} from "../../api/conditions.js";
 import { parseQuantity } from "../../api/quantity.js";
 
 /**
@@ -47,7 +53,7 @@ export interface PendingPod {
 export interface PoolMemory {
   /** While now < unavailableUntil, the pool gets no new demand. */
   unavailableUntil?: number | undefined;
-  reason?: string | undefined;
+  reason?: PoolUnavailableReason | undefined;
   message?: string | undefined;
   /** When each instance was first seen without a node. */
   firstSeen: Map<string, number>;
@@ -83,7 +89,7 @@ export interface PoolsConfig {
 
 export interface PoolEvent {
   type: "Normal" | "Warning";
-  reason: string;
+  reason: PoolEventReason;
   message: string;
 }
 
@@ -93,7 +99,10 @@ export interface PoolStatusOut {
   readyNodes: number;
   hourlySpendUsd: number;
   unavailableUntil?: string;
-  conditions: Omit<Condition, "lastTransitionTime" | "observedGeneration">[];
+  conditions: (Omit<Condition, "type" | "reason" | "lastTransitionTime" | "observedGeneration"> & {
+    type: PoolConditionType;
+    reason: PoolConditionReason;
+  })[];
 }
 
 export interface PoolPlan {
@@ -208,9 +217,9 @@ function assess(input: PoolInput, config: PoolsConfig, now: number): Working {
   if ("error" in input.group) {
     // Cannot see the group: ask nothing of it this round, and say why (no backoff: it is re-read each round).
     w.available = false;
-    if (memory.reason !== "GroupUnreadable" || memory.message !== input.group.error)
-      events.push({ type: "Warning", reason: "GroupUnreadable", message: input.group.error });
-    memory.reason = "GroupUnreadable";
+    if (memory.reason !== PoolUnavailableReason.GroupUnreadable || memory.message !== input.group.error)
+      events.push({ type: "Warning", reason: PoolEventReason.GroupUnreadable, message: input.group.error });
+    memory.reason = PoolUnavailableReason.GroupUnreadable;
     memory.message = input.group.error;
     memory.unavailableUntil = undefined;
     return w;
@@ -228,16 +237,16 @@ function assess(input: PoolInput, config: PoolsConfig, now: number): Working {
 
   if (stuck.length) {
     memory.unavailableUntil = now + config.backoffMs;
-    memory.reason = "JoinTimeout";
+    memory.reason = PoolUnavailableReason.JoinTimeout;
     memory.message = `${stuck.length} instance(s) did not join within ${config.joinTimeoutMs / 1000}s: ${stuck
       .map((i) => i.id)
       .join(", ")}`;
-    events.push({ type: "Warning", reason: "JoinTimeout", message: memory.message });
+    events.push({ type: "Warning", reason: PoolEventReason.JoinTimeout, message: memory.message });
     for (const i of stuck) {
       terminate.push({ instanceId: i.id, reason: "did not join" });
       memory.firstSeen.delete(i.id);
     }
-  } else if (memory.reason === "GroupUnreadable") {
+  } else if (memory.reason === PoolUnavailableReason.GroupUnreadable) {
     memory.reason = memory.message = undefined;
   }
 
@@ -247,7 +256,11 @@ function assess(input: PoolInput, config: PoolsConfig, now: number): Working {
     memory.reason = memory.message = undefined;
   }
   if (wasUnavailable && w.available)
-    events.push({ type: "Normal", reason: "Available", message: "the pool takes new demand again" });
+    events.push({
+      type: "Normal",
+      reason: PoolEventReason.Available,
+      message: "the pool takes new demand again",
+    });
 
   // What is already on its way can take pending pods before anything new is asked for.
   const stuckIds = new Set(stuck.map((i) => i.id));
@@ -288,11 +301,14 @@ function interruptions(
     else if (live.has(id)) w.terminate.push({ instanceId: id, node: node.name, reason: "interrupted" });
   }
   const recent = [...interrupted.values()].filter((at) => now - at <= config.backoffMs).length;
-  if (recent >= config.interruptionsToBackoff && w.memory.reason !== "SpotInterruptions") {
+  if (
+    recent >= config.interruptionsToBackoff &&
+    w.memory.reason !== PoolUnavailableReason.SpotInterruptions
+  ) {
     w.memory.unavailableUntil = now + config.backoffMs;
-    w.memory.reason = "SpotInterruptions";
+    w.memory.reason = PoolUnavailableReason.SpotInterruptions;
     w.memory.message = `${recent} spot interruptions within ${config.backoffMs / 1000}s`;
-    w.events.push({ type: "Warning", reason: "SpotInterruptions", message: w.memory.message });
+    w.events.push({ type: "Warning", reason: PoolEventReason.SpotInterruptions, message: w.memory.message });
   }
 }
 
@@ -324,7 +340,7 @@ function finish(w: Working, config: PoolsConfig, now: number): PoolPlan {
       desired = want;
       events.push({
         type: "Normal",
-        reason: "ScaleUp",
+        reason: PoolEventReason.ScaleUp,
         message: `desired nodes ${group.desired} → ${want} for ${w.assigned} pending burst pod(s)`,
       });
       size = want;
@@ -347,7 +363,7 @@ function finish(w: Working, config: PoolsConfig, now: number): PoolPlan {
       terminate.push({ instanceId: node.instanceId, node: node.name, reason: "empty" });
       events.push({
         type: "Normal",
-        reason: "NodeRemoved",
+        reason: PoolEventReason.NodeRemoved,
         message: `${node.name} (${node.instanceId}) was empty for ${config.emptyNodeCooldownMs / 1000}s`,
       });
       memory.emptySince.delete(node.name);
@@ -386,26 +402,31 @@ function finish(w: Working, config: PoolsConfig, now: number): PoolPlan {
         : {}),
       conditions: [
         available
-          ? { type: "Available", status: "True", reason: "Delivering", message: "the pool takes new demand" }
+          ? {
+              type: PoolConditionType.Available,
+              status: "True",
+              reason: PoolConditionReason.Delivering,
+              message: "the pool takes new demand",
+            }
           : {
-              type: "Available",
+              type: PoolConditionType.Available,
               status: "False",
-              reason: memory.reason ?? "Unavailable",
+              reason: memory.reason ?? PoolConditionReason.Unavailable,
               message: memory.message ?? "",
             },
         ...(spec.interruptionQueue
           ? [
               memory.queueError === undefined
                 ? {
-                    type: "InterruptionsRead",
+                    type: PoolConditionType.InterruptionsRead,
                     status: "True" as const,
-                    reason: "Reading",
+                    reason: PoolConditionReason.Reading,
                     message: "the interruption queue is read every round",
                   }
                 : {
-                    type: "InterruptionsRead",
+                    type: PoolConditionType.InterruptionsRead,
                     status: "False" as const,
-                    reason: "QueueUnreadable",
+                    reason: PoolConditionReason.QueueUnreadable,
                     message: memory.queueError,
                   },
             ]
