@@ -20,6 +20,7 @@ import { GROUP, VERSION } from "../api/common.js";
 import type { InferenceModel } from "../api/inference-model.js";
 import { MANAGED_BY, POOL_LABEL, TIER_LABEL } from "../api/labels.js";
 import { parseTerminationMessage } from "../api/server.js";
+import { statusOf } from "./api-error.js";
 import type { PodLoad, Recommendation } from "./autoscale.js";
 import { decideModel } from "./decide.js";
 import { eventRecorder } from "./events.js";
@@ -469,7 +470,7 @@ export class Controller {
         this.o.metrics.reconciles.inc({ result: "success" });
       } catch (err) {
         const delay = this.queue.done(key, false);
-        const code = (err as { code?: number }).code;
+        const code = statusOf(err);
         this.o.metrics.reconciles.inc({ result: code === 409 ? "conflict" : "error" });
         this.o.log[code === 409 ? "debug" : "error"](
           { key, err: String(err), retryInMs: delay },

@@ -1,5 +1,6 @@
 import { CoordinationV1Api, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { statusOf } from "./api-error.js";
 
 /**
  * Leader election with a coordination.k8s.io Lease: only the holder reconciles, so two replicas never
@@ -78,7 +79,7 @@ export class LeaderElector {
     try {
       lease = await this.api.readNamespacedLease({ name, namespace });
     } catch (err) {
-      if ((err as { code?: number }).code !== 404) throw err;
+      if (statusOf(err) !== 404) throw err;
       await this.api.createNamespacedLease({
         namespace,
         body: { metadata: { name, namespace }, spec: this.spec(true) },

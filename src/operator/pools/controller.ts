@@ -16,6 +16,7 @@ import type { InferenceModel } from "../../api/inference-model.js";
 import { IMPENDING_TERMINATION_TAINT, POOL_LABEL, TIER_LABEL } from "../../api/labels.js";
 import { parseQuantity } from "../../api/quantity.js";
 import { GROUP, VERSION } from "../../api/common.js";
+import { statusOf } from "../api-error.js";
 import { eventRecorder } from "../events.js";
 import type { OperatorMetrics } from "../metrics.js";
 import { setCondition } from "../status.js";
@@ -234,7 +235,7 @@ export class PoolController {
         });
         this.o.metrics.writes.inc({ kind: "Pod/eviction" });
       } catch (err) {
-        if ((err as { code?: number }).code !== 429 || !force) {
+        if (statusOf(err) !== 429 || !force) {
           this.o.log.warn({ node, pod: `${namespace}/${name}`, err: String(err) }, "eviction refused");
           continue;
         }
@@ -275,7 +276,7 @@ export class PoolController {
     }
     for (const node of plan.forget) {
       await this.core.deleteNode({ name: node }).catch((err: unknown) => {
-        if ((err as { code?: number }).code !== 404) throw err;
+        if (statusOf(err) !== 404) throw err;
       });
       m.writes.inc({ kind: "Node/delete" });
       log.info({ node }, "deleted the node of an instance that left the group");
