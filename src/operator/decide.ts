@@ -4,6 +4,7 @@ import type { Condition } from "../api/common.js";
 import { ModelConditionType } from "../api/conditions.js";
 import type { InferenceModel, InferenceModelStatus } from "../api/inference-model.js";
 import { sameQuantity } from "../api/quantity.js";
+import { rfc3339 } from "../api/time.js";
 import { decideScale, type PodLoad, type Recommendation } from "./autoscale.js";
 import { names, plan, prune, type KubeObject, type PlanConfig, type Scale } from "./plan.js";
 import type { OperatorEvent } from "./events.js";
@@ -86,8 +87,6 @@ export function transitions(before: Condition[], after: Condition[]): ModelEvent
     ];
   });
 }
-
-const rfc3339 = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");
 
 export function decideModel(s: ModelSnapshot, config: PlanConfig): ModelDecision {
   const { model } = s;

@@ -15,6 +15,7 @@ import { PoolEventReason } from "../../api/conditions.js";
 import type { InferenceModel } from "../../api/inference-model.js";
 import { IMPENDING_TERMINATION_TAINT, POOL_LABEL, TIER_LABEL } from "../../api/labels.js";
 import { parseQuantity } from "../../api/quantity.js";
+import { rfc3339 } from "../../api/time.js";
 import { GROUP, VERSION } from "../../api/common.js";
 import { statusOf } from "../api-error.js";
 import { eventRecorder } from "../events.js";
@@ -286,7 +287,7 @@ export class PoolController {
     m.poolSpend.set({ pool: plan.name }, plan.status.hourlySpendUsd);
     m.poolAvailable.set({ pool: plan.name }, plan.status.conditions[0]?.status === "True" ? 1 : 0);
 
-    const now = new Date(this.now()).toISOString().replace(/\.\d+Z$/, "Z");
+    const now = rfc3339(this.now());
     let conditions = (pool.status?.conditions as Condition[] | undefined) ?? [];
     for (const c of plan.status.conditions)
       conditions = setCondition(conditions, { ...c, observedGeneration: pool.metadata.generation }, now);

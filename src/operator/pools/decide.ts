@@ -7,6 +7,7 @@ import {
   PoolUnavailableReason,
 } from "../../api/conditions.js";
 import { parseQuantity } from "../../api/quantity.js";
+import { rfc3339 } from "../../api/time.js";
 
 /**
  * The BurstPool controller's decision, as a pure function of every pool's cloud group, its nodes and the
@@ -398,7 +399,7 @@ function finish(w: Working, config: PoolsConfig, now: number): PoolPlan {
       readyNodes,
       hourlySpendUsd: Math.round(paidFor * spec.hourlyPriceUsd * 10_000) / 10_000,
       ...(memory.unavailableUntil !== undefined
-        ? { unavailableUntil: new Date(memory.unavailableUntil).toISOString().replace(/\.\d+Z$/, "Z") }
+        ? { unavailableUntil: rfc3339(memory.unavailableUntil) }
         : {}),
       conditions: [
         available
