@@ -7,7 +7,7 @@
  * the model fetched from the emulated bucket, the server Ready and its first answer; and, after the load,
  * the drain until the node is gone. Against a floor in the same run: the same node and pod brought up by
  * hand (the group raised and a copy of the burst Deployment applied at one moment, a request sent as soon
- * as the pod is Ready), with nobody deciding anything. Medians of `--runs`; every node boots from the baked
+ * as the pod is Ready), with nobody deciding anything, under the same load (which only the base serves then). Medians of `--runs`; every node boots from the baked
  * image (made once before the runs, as an AMI build would be).
  */
 import { randomBytes } from "node:crypto";
@@ -126,6 +126,27 @@ async function follow(o: {
     .find((l) => l.msg === "model downloaded");
   m.fetched = fetched?.time ? fetched.time - o.t0 : NaN;
   return m as Milestones;
+}
+
+/** `spillway load` through the model's Service, above the base's one slot, until stopped. */
+function loadStep(ip: string, report: string) {
+  return spawnTs(
+    "testbed/main.ts",
+    [
+      "load",
+      "--url",
+      `http://${ip}:8080`,
+      "--model",
+      "chat",
+      "--users",
+      "4",
+      "--ramp",
+      "0",
+      "--duration",
+      "120",
+    ].concat(["--think-ms", "50", "--max-tokens", "32", "--json", report, "--allow-remote"]),
+    {},
+  );
 }
 
 async function main() {
@@ -252,6 +273,10 @@ async function main() {
         metadata: { name: `floor-${r}`, namespace: ns },
         spec: { replicas: 1, selector: { matchLabels: { floor: String(r) } }, template },
       };
+      // The same load as the operator's run, through the Service to the base only: both paths boot and
+      // serve on a machine equally busy.
+      const ip = (await kubectl(["get", "svc", "chat", "-n", ns, "-o", "jsonpath={.spec.clusterIP}"])).trim();
+      const floorLoad = loadStep(ip, join(dir, `floor-load-${r}.json`));
       let t0 = Date.now();
       await Promise.all([
         kubectl(["apply", "-f", "-"], JSON.stringify(floorDeploy)),
@@ -274,6 +299,8 @@ async function main() {
           }).catch(() => undefined);
         },
       });
+      floorLoad.child.kill("SIGINT");
+      await floorLoad.exit;
       await kubectl(["delete", "deploy", `floor-${r}`, "-n", ns]);
       await autoscaling.send(
         new SetDesiredCapacityCommand({ AutoScalingGroupName: `${floorPool}-asg`, DesiredCapacity: 0 }),
@@ -299,32 +326,8 @@ async function main() {
           },
         }),
       );
-      const ip = (await kubectl(["get", "svc", "chat", "-n", ns, "-o", "jsonpath={.spec.clusterIP}"])).trim();
       t0 = Date.now();
-      const load = spawnTs(
-        "testbed/main.ts",
-        [
-          "load",
-          "--url",
-          `http://${ip}:8080`,
-          "--model",
-          "chat",
-          "--users",
-          "4",
-          "--ramp",
-          "0",
-          "--duration",
-          "120",
-          "--think-ms",
-          "50",
-          "--max-tokens",
-          "32",
-          "--json",
-          join(dir, `load-${r}.json`),
-          "--allow-remote",
-        ],
-        {},
-      );
+      const load = loadStep(ip, join(dir, `load-${r}.json`));
       const operatorRun = await follow({
         kubectl,
         ns,

@@ -29,7 +29,7 @@ export const ConfigSchema = Type.Object({
   requestTimeoutSeconds: Int(1, 86_400, 300),
   drainGraceSeconds: Int(0, 3600, 30),
   /** A connection older than this closes after its next answer, so new replicas get a share (server.ts). */
-  maxConnectionAgeSeconds: Int(1, 86_400, 10),
+  maxConnectionAgeSeconds: Int(1, 86_400, 5),
   port: Int(0, 65_535, SERVER_PORT),
   host: Type.String({ default: "127.0.0.1" }),
   cacheDir: Type.String({ default: join(homedir(), ".cache", "spillway", "models") }),
