@@ -29,7 +29,9 @@ function send(agent: Agent, base: string, method: string, path: string, body?: u
     req.on("response", (res) => {
       let text = "";
       res.on("data", (d: Buffer) => (text += d.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      res.on("end", () => {
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text });
+      });
     });
     req.end(body === undefined ? undefined : JSON.stringify(body));
   });
