@@ -28,6 +28,7 @@ import type { MetricsScraper } from "./load.js";
 import type { OperatorMetrics } from "./metrics.js";
 import { FIELD_MANAGER, MODEL_LABEL, names, type KubeObject, type PlanConfig } from "./plan.js";
 import { PoolController, type BurstPool, type PoolControllerOptions } from "./pools/controller.js";
+import { kubePoolWriter } from "./pools/writer.js";
 import { WorkQueue } from "./queue.js";
 import type { ObservedDeployment } from "./status.js";
 
@@ -56,7 +57,7 @@ export interface ControllerOptions {
   /** Reads each ready pod's /metrics for the autoscaler. */
   scraper: MetricsScraper;
   loadIntervalSeconds: number;
-  pools: Omit<PoolControllerOptions, "kubeConfig" | "log" | "metrics" | "view">;
+  pools: Omit<PoolControllerOptions, "log" | "metrics" | "view" | "writer">;
   /** Equality labels choosing the BurstPools this operator sizes (config `pools.selector`). */
   poolSelector?: string | undefined;
   now?: () => Date;
@@ -267,7 +268,7 @@ export class Controller {
     await Promise.all(this.informers.map((i) => i.start()));
     this.poolController = new PoolController({
       ...this.o.pools,
-      kubeConfig: this.o.kubeConfig,
+      writer: kubePoolWriter({ core: this.core, custom: this.custom, event: this.recordEvent }),
       log: this.o.log,
       metrics: this.o.metrics,
       view: {

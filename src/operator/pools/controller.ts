@@ -1,13 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-  type V1Node,
-  type V1Pod,
-} from "@kubernetes/client-node";
+import type { V1Node, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { BurstPoolSpec } from "../../api/burst-pool.js";
 import type { Condition } from "../../api/common.js";
@@ -18,7 +10,6 @@ import { parseQuantity } from "../../api/quantity.js";
 import { rfc3339 } from "../../api/time.js";
 import { GROUP, VERSION } from "../../api/common.js";
 import { statusOf } from "../api-error.js";
-import { eventRecorder } from "../events.js";
 import type { OperatorMetrics } from "../metrics.js";
 import { setCondition } from "../status.js";
 import {
@@ -32,6 +23,7 @@ import {
 } from "./decide.js";
 import { instanceIdOf, type PoolDrivers } from "./driver.js";
 import type { InterruptionQueue } from "./interruptions.js";
+import type { PoolStatusPatch, PoolWriter } from "./writer.js";
 
 /**
  * The BurstPool controller: every round (and soon after a burst pod or node changes) it reads each pool's
@@ -49,45 +41,37 @@ export interface BurstPool {
   status?: Record<string, unknown>;
 }
 
+/** What the controller reads of the cluster: the informers' caches, and the model a burst pod serves. */
+export interface PoolView {
+  /** The pools this operator sizes. */
+  pools: () => readonly BurstPool[];
+  nodes: () => readonly V1Node[];
+  pods: () => readonly V1Pod[];
+  modelOf: (pod: V1Pod) => InferenceModel | undefined;
+}
+
 export interface PoolControllerOptions {
-  kubeConfig: KubeConfig;
   drivers: PoolDrivers;
   /** Reads the aws pools' interruption queues; absent: notices are not read. */
-  interruptions?: InterruptionQueue;
+  interruptions?: Pick<InterruptionQueue, "drain">;
   config: PoolsConfig;
   intervalSeconds: number;
   log: Logger;
   metrics: OperatorMetrics;
-  view: {
-    pools: () => readonly BurstPool[];
-    nodes: () => readonly V1Node[];
-    pods: () => readonly V1Pod[];
-    modelOf: (pod: V1Pod) => InferenceModel | undefined;
-  };
+  view: PoolView;
+  writer: PoolWriter;
   now?: () => number;
 }
 
 export class PoolController {
   private readonly memory = new Map<string, PoolMemory>();
-  private readonly core: CoreV1Api;
-  private readonly custom: CustomObjectsApi;
   private timer: NodeJS.Timeout | undefined;
   private soon: NodeJS.Timeout | undefined;
   private round: Promise<void> | undefined;
   private again = false;
   private running = false;
-  private readonly record: ReturnType<typeof eventRecorder>;
 
-  constructor(private readonly o: PoolControllerOptions) {
-    this.core = o.kubeConfig.makeApiClient(CoreV1Api);
-    this.custom = o.kubeConfig.makeApiClient(CustomObjectsApi);
-    this.record = eventRecorder({
-      core: this.core,
-      log: o.log,
-      metrics: o.metrics,
-      now: () => new Date(this.now()),
-    });
-  }
+  constructor(private readonly o: PoolControllerOptions) {}
 
   start(): void {
     this.running = true;
@@ -229,18 +213,14 @@ export class PoolController {
       const { name, namespace } = pod.metadata ?? {};
       if (!name || !namespace) continue;
       try {
-        await this.core.createNamespacedPodEviction({
-          name,
-          namespace,
-          body: { metadata: { name, namespace } },
-        });
+        await this.o.writer.evictPod(namespace, name);
         this.o.metrics.writes.inc({ kind: "Pod/eviction" });
       } catch (err) {
         if (statusOf(err) !== 429 || !force) {
           this.o.log.warn({ node, pod: `${namespace}/${name}`, err: String(err) }, "eviction refused");
           continue;
         }
-        await this.core.deleteNamespacedPod({ name, namespace });
+        await this.o.writer.deletePod(namespace, name);
         this.o.metrics.writes.inc({ kind: "Pod/delete" });
         this.o.log.warn(
           { node, pod: `${namespace}/${name}` },
@@ -262,10 +242,7 @@ export class PoolController {
       log.info({ desired: plan.desired, pending: plan.assigned }, "raised desired nodes");
     }
     for (const node of plan.cordon) {
-      await this.core.patchNode(
-        { name: node, body: { spec: { unschedulable: true } } },
-        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-      );
+      await this.o.writer.cordonNode(node);
       m.writes.inc({ kind: "Node/cordon" });
     }
     for (const d of plan.drain) await this.drain(d.node, d.force);
@@ -276,7 +253,7 @@ export class PoolController {
       log.info({ instance: t.instanceId, node: t.node, reason: t.reason }, "removed instance");
     }
     for (const node of plan.forget) {
-      await this.core.deleteNode({ name: node }).catch((err: unknown) => {
+      await this.o.writer.deleteNode(node).catch((err: unknown) => {
         if (statusOf(err) !== 404) throw err;
       });
       m.writes.inc({ kind: "Node/delete" });
@@ -291,7 +268,7 @@ export class PoolController {
     let conditions = (pool.status?.conditions as Condition[] | undefined) ?? [];
     for (const c of plan.status.conditions)
       conditions = setCondition(conditions, { ...c, observedGeneration: pool.metadata.generation }, now);
-    const status = {
+    const status: PoolStatusPatch = {
       observedGeneration: pool.metadata.generation,
       desiredNodes: plan.status.desiredNodes,
       currentNodes: plan.status.currentNodes,
@@ -302,17 +279,14 @@ export class PoolController {
     };
     const before = { ...pool.status, unavailableUntil: pool.status?.unavailableUntil ?? null };
     if (!isDeepStrictEqual(pickKeys(before, status), status)) {
-      await this.custom.patchClusterCustomObjectStatus(
-        { group: GROUP, version: VERSION, plural: "burstpools", name: plan.name, body: { status } },
-        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-      );
+      await this.o.writer.patchPoolStatus(plan.name, status);
       m.writes.inc({ kind: "BurstPool/status" });
     }
     for (const e of plan.events) await this.recordEvent(pool, e.type, e.reason, e.message);
   }
 
   private recordEvent(pool: BurstPool, type: "Normal" | "Warning", reason: PoolEventReason, message: string) {
-    return this.record(
+    return this.o.writer.event(
       {
         apiVersion: `${GROUP}/${VERSION}`,
         kind: "BurstPool",
@@ -328,7 +302,7 @@ function emptyMemory(): PoolMemory {
   return { firstSeen: new Map(), emptySince: new Map(), interrupted: new Map() };
 }
 
-function pickKeys(from: Record<string, unknown>, like: Record<string, unknown>) {
+function pickKeys(from: Record<string, unknown>, like: object) {
   return Object.fromEntries(Object.keys(like).map((k) => [k, from[k]]));
 }
 
