@@ -218,7 +218,7 @@ export function kubeletArgs(o: {
 /** A node's containerd, kubelet and kube-proxy are Go programs on a 2-core machine: memory for CPU. */
 export const NODE_GO_ENV = { GOGC: "400" };
 
-/** Under the host's hard limits, which an unprivileged process may not raise them beyond (README). */
+/** Under the host's hard limits, which an unprivileged process may not raise them beyond (docs/test-bed.md). */
 const RLIMITS = [
   { type: "RLIMIT_NOFILE", hard: 10000, soft: 10000 },
   { type: "RLIMIT_NPROC", hard: 4096, soft: 4096 },

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeInLockstep } from "../../../src/inference/lockstep.js";
 import { fixtureModel } from "../../helpers/fixture-model.js";
 
-// Guards the hook into node-llama-cpp's internals (README, "Hooks into dependencies"): it must still be
+// Guards the hook into node-llama-cpp's internals (docs/hooks.md): it must still be
 // there, and still needed. Real llama.cpp, the tiny fixture, two streams of 16 tokens at once.
 let llama: Llama;
 let model: LlamaModel;
